@@ -1,0 +1,66 @@
+"""Motion: per-frame local rotations and root path on a Skeleton, with optional foot contacts.
+
+Time is in frames at `fps` (the video's or the capture's own rate). World y up, metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.motion.skeleton import Skeleton
+
+
+@dataclass(frozen=True, eq=False)
+class Contacts:
+    """Per-frame foot-ground contact.
+
+    probability: (T, 2) in [0, 1], columns (left foot, right foot).
+    """
+
+    probability: np.ndarray
+
+    def __post_init__(self) -> None:
+        p = np.asarray(self.probability)
+        if p.ndim != 2 or p.shape[1] != 2:
+            raise ValueError(f"contact probability must be (T, 2) [left, right], got {p.shape}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(np.shape(self.probability)[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Motion:
+    """A motion on a skeleton.
+
+    rotations: (T, J, 3, 3) each joint's rotation relative to its rest orientation, in its parent's
+        frame: world_rot[j] = world_rot[parent] @ rest_rotations[j] @ rotations[:, j].
+    root_translation: (T, 3) metres, the root joint's world position (y up).
+    fps: frames per second.
+    contacts: optional per-frame foot contacts.
+    """
+
+    skeleton: Skeleton
+    rotations: np.ndarray
+    root_translation: np.ndarray
+    fps: float
+    contacts: Contacts | None = None
+
+    def __post_init__(self) -> None:
+        t = np.shape(self.rotations)[0]
+        if np.shape(self.rotations) != (t, self.skeleton.num_joints, 3, 3):
+            raise ValueError(
+                f"rotations must be (T, {self.skeleton.num_joints}, 3, 3), got {np.shape(self.rotations)}"
+            )
+        if np.shape(self.root_translation) != (t, 3):
+            raise ValueError(f"root_translation must be ({t}, 3), got {np.shape(self.root_translation)}")
+        if not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.contacts is not None and self.contacts.num_frames != t:
+            raise ValueError(f"contacts have {self.contacts.num_frames} frames, the motion {t}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(np.shape(self.rotations)[0])
