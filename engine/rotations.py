@@ -18,7 +18,9 @@ _EPS = 1e-8
 
 def axis_angle_to_matrix(axis_angle: np.ndarray) -> np.ndarray:
     """Rodrigues' formula: (..., 3) radians -> (..., 3, 3)."""
-    aa = np.asarray(axis_angle, dtype=np.float64 if np.asarray(axis_angle).dtype == np.float64 else np.float32)
+    aa = np.asarray(axis_angle)
+    if not np.issubdtype(aa.dtype, np.floating):
+        aa = aa.astype(np.float64)
     angle = np.linalg.norm(aa, axis=-1, keepdims=True)
     axis = aa / np.maximum(angle, _EPS)
     x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
