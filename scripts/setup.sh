@@ -13,4 +13,5 @@ fi
 .venv/bin/python -m pip install -q -e ".[training,blender,dev]"
 # `pip check` flags bpy's wheel tag on these machines although it runs: check by importing instead.
 .venv/bin/python -c "import numpy, scipy, cv2, onnxruntime, onnx, torch, smplx, bpy, pytest"
+.venv/bin/python scripts/make_placeholder_model.py  # untrained model for `planted capture` until one ships
 echo "set-up done: activate with 'source .venv/bin/activate'"

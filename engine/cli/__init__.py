@@ -14,7 +14,7 @@ from engine import __version__
 from engine.errors import PlantedError
 
 # Modules under engine.cli that define `register(subparsers)`; each adds one subcommand.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("info", "body")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("info", "body", "capture", "retarget")
 
 
 def build_parser() -> argparse.ArgumentParser:

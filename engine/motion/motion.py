@@ -17,14 +17,21 @@ class Contacts:
     """Per-frame foot-ground contact.
 
     probability: (T, 2) in [0, 1], columns (left foot, right foot).
+    points: optional (T, 4) in [0, 1] per heel and toe (left heel, left toe, right heel, right toe), where
+        the source knows them (a model's heel/toe vertices, or a capture's heel and toe joints).
     """
 
     probability: np.ndarray
+    points: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         p = np.asarray(self.probability)
         if p.ndim != 2 or p.shape[1] != 2:
             raise ValueError(f"contact probability must be (T, 2) [left, right], got {p.shape}")
+        if self.points is not None and np.shape(self.points) != (p.shape[0], 4):
+            raise ValueError(
+                f"contact points must be ({p.shape[0]}, 4) [heel, toe per side], got {np.shape(self.points)}"
+            )
 
     @property
     def num_frames(self) -> int:

@@ -1,0 +1,31 @@
+"""What every operator shares: turning the engine's errors into one report line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import bpy
+
+from engine.errors import PlantedError
+
+logger = logging.getLogger(__name__)
+
+
+def run_reported(operator: bpy.types.Operator, work: Callable[[], str | None]) -> set[str]:
+    """Run `work`; its returned text is reported as INFO. A PlantedError (a user's mistake) becomes
+    one ERROR report and CANCELLED, with no traceback; anything else is a bug and propagates."""
+    try:
+        message = work()
+    except PlantedError as err:
+        operator.report({"ERROR"}, str(err))
+        return {"CANCELLED"}
+    if message:
+        operator.report({"INFO"}, message)
+    return {"FINISHED"}
+
+
+def ensure_object_mode(context: bpy.types.Context) -> None:
+    """Leave edit or pose mode, since building armatures and baking need object mode."""
+    if context.mode != "OBJECT" and context.view_layer.objects.active is not None:
+        bpy.ops.object.mode_set(mode="OBJECT")

@@ -1,0 +1,53 @@
+"""Export the selected body or rig as FBX or BVH, with defaults that import cleanly elsewhere."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import StringProperty
+from bpy_extras.io_utils import ExportHelper
+
+from engine.errors import PlantedError
+
+from ..core import export as export_core
+from .common import ensure_object_mode, run_reported
+
+
+def _armature(context) -> bpy.types.Object:
+    obj = context.active_object
+    if obj is None or obj.type != "ARMATURE":
+        raise PlantedError("Select the armature to export (make it the active object) and try again.")
+    return obj
+
+
+class PLANTED_OT_export_fbx(bpy.types.Operator, ExportHelper):
+    """Export the active armature (and its body mesh) with its action baked, as FBX"""
+
+    bl_idname = "planted.export_fbx"
+    bl_label = "Export FBX"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".fbx"
+    filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
+
+    def execute(self, context):
+        ensure_object_mode(context)
+        return run_reported(self, lambda: export_core.export_fbx(context, _armature(context), self.filepath))
+
+
+class PLANTED_OT_export_bvh(bpy.types.Operator, ExportHelper):
+    """Export the active armature's action as BVH (y up, metres)"""
+
+    bl_idname = "planted.export_bvh"
+    bl_label = "Export BVH"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".bvh"
+    filter_glob: StringProperty(default="*.bvh", options={"HIDDEN"})
+
+    def execute(self, context):
+        ensure_object_mode(context)
+        return run_reported(self, lambda: export_core.export_bvh(context, _armature(context), self.filepath))
+
+
+classes = (PLANTED_OT_export_fbx, PLANTED_OT_export_bvh)
+register, unregister = bpy.utils.register_classes_factory(classes)

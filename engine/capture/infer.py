@@ -1,0 +1,150 @@
+"""The estimation network in ONNX Runtime: load, check the contract, run batches of crops.
+
+The model file's metadata (engine.model_contract) must match the active body model: same body id,
+vertex count and contact vertices; otherwise loading fails with a message saying what differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from engine.errors import ModelFileError, PlantedError
+from engine.model_contract import METADATA_KEY, OUTPUT_NAMES, ModelMetadata
+
+log = logging.getLogger(__name__)
+
+Device = Literal["auto", "cuda", "cpu"]
+DEVICES: tuple[str, ...] = ("auto", "cuda", "cpu")
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+@dataclass(frozen=True, eq=False)
+class ModelOutputs:
+    """One batch of network outputs (N crops), float32, in the contract's conventions.
+
+    pose_rotmat: (N, 24, 3, 3) parent-relative rotations; the root's is in the camera frame
+        (x right, y down, z forward). betas: (N, 10). cam: (N, 3) weak perspective (s, tx, ty) in
+        crop coordinates normalised by 128 px. contact: (N, Vc) probabilities over the contact
+        vertices. kp2d_front: (N, K, 2) normalised crop coordinates.
+    """
+
+    pose_rotmat: np.ndarray
+    betas: np.ndarray
+    cam: np.ndarray
+    contact: np.ndarray
+    kp2d_front: np.ndarray
+
+    @classmethod
+    def concatenate(cls, parts: list["ModelOutputs"]) -> "ModelOutputs":
+        return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS})
+
+
+_FIELDS = ("pose_rotmat", "betas", "cam", "contact", "kp2d_front")
+
+
+def _providers_for(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return [_CPU]
+    if device == "cuda" and _CUDA not in available:
+        raise PlantedError(
+            "--device cuda asked for the GPU, but this ONNX Runtime has no CUDA provider "
+            f"(it has {', '.join(available)}); install the gpu extra (onnxruntime-gpu) or use --device cpu"
+        )
+    return [_CUDA, _CPU] if _CUDA in available else [_CPU]
+
+
+def _open_session(path: Path, providers: list[str], threads: int | None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as err:  # ORT raises its own exception types for bad files
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(f"{path} is not an ONNX model ONNX Runtime can load ({first_line[:200]})") from None
+
+
+def read_metadata(session, source: str) -> ModelMetadata:
+    """The contract metadata of an open session; ModelFileError when the file is not ours."""
+    props = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise ModelFileError(f"{source} is an ONNX model but not a Planted one (no '{METADATA_KEY}' metadata)")
+    metadata = ModelMetadata.from_json(props[METADATA_KEY], source=source)
+    names = {o.name for o in session.get_outputs()}
+    missing = [n for n in OUTPUT_NAMES if n not in names]
+    if missing:
+        raise ModelFileError(f"{source} lacks the outputs {', '.join(missing)} that the contract requires")
+    return metadata
+
+
+class PoseEstimator:
+    """An ONNX Runtime session on a Planted model file, checked against the active body model.
+
+    device: "auto" (CUDA when present and working, else CPU), "cuda" or "cpu".
+    body_model: the BodyModel in use (its id, vertex count and contact vertices must match the file).
+    threads: CPU threads for ONNX Runtime (None: its default, all cores).
+    """
+
+    def __init__(self, model_path: str | os.PathLike, body_model, device: Device = "auto",
+                 batch_size: int = 16, threads: int | None = None) -> None:
+        if device not in DEVICES:
+            raise PlantedError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
+        self.path = Path(model_path)
+        if not self.path.is_file():
+            raise ModelFileError(f"model file not found: {self.path}")
+        self.batch_size = max(int(batch_size), 1)
+        self.session = _open_session(self.path, _providers_for(device), threads)
+        self.metadata = read_metadata(self.session, str(self.path))
+        problems = self.metadata.mismatches(
+            body_model.model_id, body_model.num_vertices, body_model.contact_vertex_ids
+        )
+        if problems:
+            raise ModelFileError(
+                f"{self.path} was made for another body model ({'; '.join(problems)}): use the body model "
+                "it was trained with (--body-model) or a model trained for this one"
+            )
+        self.provider = self.session.get_providers()[0]
+        if device == "cuda" and self.provider != _CUDA:
+            raise PlantedError("--device cuda: ONNX Runtime could not start its CUDA provider; use --device cpu")
+        self._input = self.session.get_inputs()[0]
+        self._input_dtype = np.float16 if "float16" in self._input.type else np.float32
+        if self.provider == _CUDA and not self._cuda_works():
+            log.warning("the CUDA provider failed on a test batch: running on the CPU instead")
+            self.session = _open_session(self.path, [_CPU], threads)
+            self.provider = _CPU
+
+    @property
+    def trained(self) -> bool:
+        return self.metadata.trained
+
+    def _cuda_works(self) -> bool:
+        try:
+            self.run(np.zeros((1, 3, self.metadata.input.height, self.metadata.input.width), np.float32))
+            return True
+        except Exception as err:  # a broken CUDA install fails here, not at session creation
+            log.debug("CUDA test batch failed: %s", err)
+            return False
+
+    def run(self, images: np.ndarray) -> ModelOutputs:
+        """images (N, 3, 256, 192) float32, normalised -> ModelOutputs, in batches of `batch_size`."""
+        parts = []
+        for start in range(0, len(images), self.batch_size):
+            batch = np.ascontiguousarray(images[start:start + self.batch_size], dtype=self._input_dtype)
+            values = self.session.run(list(_FIELDS), {self._input.name: batch})
+            parts.append(ModelOutputs(**{k: np.asarray(v, dtype=np.float32) for k, v in zip(_FIELDS, values,
+                                                                                              strict=True)}))
+        return ModelOutputs.concatenate(parts)

@@ -1,0 +1,123 @@
+"""What a capture is told (CaptureSettings) and what it gives back (CaptureResult)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.capture.crops import CropWindows
+from engine.capture.reconstruct import Reconstruction
+from engine.capture.video import VideoInfo
+from engine.errors import PlantedError
+from engine.model_contract import ModelMetadata
+from engine.motion.motion import Motion
+
+
+class CaptureCancelled(PlantedError):
+    """The user cancelled a capture."""
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """Everything a capture can be told; the defaults are the shipped behaviour.
+
+    start, end, stride: which frames of the video (file indices, end exclusive; every stride-th).
+    model_path: the ONNX model (None: models.resolve_model_path's order). device: auto, cuda or cpu.
+    detector: person detector name (auto, blazepose, hog). track_id: which person (None: the largest,
+    longest visible). detect_every: run the detector on every n-th sampled frame (4: on the real clips
+    the crops hold the person as well as with 1, measured). min_detection_score:
+    below it the detector is unsure and the frame is not counted as seen. max_gap_s: gaps up to this
+    long are interpolated (and flagged), longer ones are marked missing. batch_size: crops per network
+    call. smoothing: one filter strength (0 off, 1 default). focal_length_px: camera focal length in
+    pixels (None: the frame's diagonal). foot_lock: pin planted feet (on by default). threads: CPU
+    threads for ONNX Runtime (None: all). body_model_path: the body model (None: the active one).
+    """
+
+    start: int = 0
+    end: int | None = None
+    stride: int = 1
+    model_path: str | None = None
+    device: str = "auto"
+    detector: str = "auto"
+    track_id: int | None = None
+    detect_every: int = 4
+    min_detection_score: float = 0.5
+    max_gap_s: float = 0.5
+    batch_size: int = 8
+    smoothing: float = 1.0
+    focal_length_px: float | None = None
+    foot_lock: bool = True
+    threads: int | None = None
+    body_model_path: str | None = None
+
+    def validate(self) -> None:
+        if self.detect_every < 1 or self.batch_size < 1 or self.stride < 1:
+            raise PlantedError("detect_every, batch_size and stride must be at least 1")
+        if self.smoothing < 0:
+            raise PlantedError(f"smoothing strength must be >= 0, got {self.smoothing}")
+        if self.focal_length_px is not None and self.focal_length_px <= 0:
+            raise PlantedError(f"focal length must be positive pixels, got {self.focal_length_px}")
+
+
+@dataclass(frozen=True, eq=False)
+class CaptureResult:
+    """A captured clip.
+
+    motion: on the SMPL skeleton of the clip's shape (foot-locked when settings.foot_lock), at `fps`.
+    unlocked: the same before foot locking. reconstruction: pose, shape, trans, contacts, ground,
+    confidence and gap masks (AMASS-style arrays). frame_indices: (T,) file frame of each motion frame.
+    keypoints_px: (T, K, 2) the network's 2D keypoints in frame pixels. timings: stage -> seconds.
+    warnings: what the user should know (untrained model, broken stream, ...). stream_broken: the
+    video stopped decoding before its end (the motion holds what decoded). crop_windows: the crop the
+    network saw in each frame (frame px). crops_moved: how many crops the network's keypoints moved.
+    """
+
+    motion: Motion
+    unlocked: Motion
+    reconstruction: Reconstruction
+    frame_indices: np.ndarray
+    keypoints_px: np.ndarray
+    fps: float
+    video: VideoInfo
+    model_path: Path
+    model_metadata: ModelMetadata
+    body_model_id: str
+    gender: str
+    settings: CaptureSettings
+    tracks: list[str]
+    track_id: int
+    timings: dict[str, float]
+    foot_lock_report: object | None = None
+    warnings: list[str] = field(default_factory=list)
+    stream_broken: bool = False
+    crop_windows: CropWindows | None = None
+    crops_moved: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return self.motion.num_frames
+
+    def planted(self) -> np.ndarray:
+        """(T, 2) bool planted frames per foot (hysteresis on the contact probabilities), valid frames only."""
+        from engine.retarget.contacts import planted_mask
+
+        return planted_mask(self.reconstruction.foot_contact) & self.reconstruction.masks.valid[:, None]
+
+    def foot_sliding_mm(self) -> tuple[float, float | None]:
+        """FS (mm, WHAM's definition, engine.retarget.metrics) over planted frames of the heel and toe
+        joints: before foot locking, and after it (None when locking was off)."""
+        report = self.foot_lock_report
+        if report is not None:
+            return float(report.fs_before_mm), float(report.fs_after_mm)
+        from engine.motion.kinematics import world_transforms
+        from engine.retarget.contacts import FOOT_POINT_SIDE, FOOT_POINTS
+        from engine.retarget.metrics import foot_sliding_mm
+
+        joints = [self.motion.skeleton.index(name) for name in FOOT_POINTS]
+        positions = world_transforms(self.unlocked).positions[:, joints]
+        return foot_sliding_mm(positions, self.planted()[:, FOOT_POINT_SIDE], self.fps), None
+
+    def settings_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.settings).items()}

@@ -1,0 +1,161 @@
+"""`planted capture VIDEO -o walk.npz [--bvh walk.bvh]`: a video of one person -> a motion file.
+
+Shows a progress bar per pass (frames/s and ETA) and ends with a one-screen summary. Outputs are
+written atomically; every user mistake ends in one line on stderr and exit status 2. A video whose
+stream breaks mid-way still gives outputs (from the frames that decoded), a warning, and status 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from engine.errors import MotionFileError
+
+# Outputs were written from part of the video only (the stream broke mid-way).
+EXIT_PARTIAL = 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "capture", help="video of one person -> SMPL motion (.npz, AMASS keys) and optionally BVH",
+        description="Turn a video of one person into a motion file with planted feet.",
+    )
+    parser.add_argument("video", help="the video file (anything OpenCV's FFmpeg reads)")
+    parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="motion file to write (.npz)")
+    parser.add_argument("--bvh", metavar="PATH", help="also write the motion as BVH (SMPL skeleton, metres)")
+    parser.add_argument("--model", metavar="PATH",
+                        help="estimation model .onnx (default: $PLANTED_MODEL, the shipped one, or the placeholder)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                        help="where the network runs (auto: the GPU when ONNX Runtime has a working CUDA provider)")
+    parser.add_argument("--start", type=int, default=0, metavar="FRAME", help="first video frame (0-based)")
+    parser.add_argument("--end", type=int, default=None, metavar="FRAME", help="stop before this video frame")
+    parser.add_argument("--stride", type=int, default=1, metavar="N", help="use every N-th frame")
+    parser.add_argument("--smoothing", type=float, default=1.0, metavar="S",
+                        help="temporal smoothing strength: 0 off, 1 default, larger smoother")
+    parser.add_argument("--no-foot-lock", action="store_true", help="do not pin planted feet")
+    parser.add_argument("--track-id", type=int, default=None, metavar="N",
+                        help="follow this person (ids are listed with -v; default: the largest, longest visible)")
+    parser.add_argument("--focal-length", type=float, default=None, metavar="PX",
+                        help="camera focal length in pixels (default: the frame's diagonal)")
+    parser.add_argument("--detector", choices=("auto", "blazepose", "hog"), default="auto", help="person detector")
+    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="crops per network call")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for ONNX Runtime")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def check_writable(path: Path, suffix: str) -> None:
+    """Fail now, not after minutes of work, when `path` cannot be written."""
+    if path.suffix.lower() != suffix:
+        raise MotionFileError(f"output {path} must end in {suffix}")
+    if path.is_dir():
+        raise MotionFileError(f"output {path} is a folder: give a file name ending in {suffix}")
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".planted-write-check-"):
+            pass
+    except OSError as err:
+        raise MotionFileError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+class _Bars:
+    """One tqdm bar per pass, frames/s and ETA shown."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if stage not in self.bars:
+            for bar in self.bars.values():
+                bar.close()
+            self.bars[stage] = tqdm(total=total or None, desc=f"{stage:<5}", unit="frame", file=sys.stderr,
+                                    dynamic_ncols=True, leave=True)
+        bar = self.bars[stage]
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from engine.capture.motion_file import capture_arrays, write_capture_bvh, write_motion_file
+    from engine.capture.pipeline import CaptureSettings, capture
+
+    # OpenCV's own warnings ("backend ... can't be used to capture by name") would double the one-line
+    # message the engine gives for the same problem.
+    cv2.setLogLevel(2)  # errors only
+    output = Path(args.output)
+    check_writable(output, ".npz")
+    if args.bvh:
+        check_writable(Path(args.bvh), ".bvh")
+    settings = CaptureSettings(
+        start=args.start, end=args.end, stride=args.stride, model_path=args.model, device=args.device,
+        detector=args.detector, track_id=args.track_id, smoothing=args.smoothing,
+        focal_length_px=args.focal_length, foot_lock=not args.no_foot_lock, batch_size=args.batch_size,
+        threads=args.threads, body_model_path=getattr(args, "body_model", None),
+    )
+    bars = _Bars(enabled=not args.quiet)
+    cancel = threading.Event()
+    started = time.perf_counter()
+    try:
+        result = capture(args.video, settings, progress=bars, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    finally:
+        bars.close()
+    t = time.perf_counter()
+    write_motion_file(output, capture_arrays(result))
+    if args.bvh:
+        write_capture_bvh(result.motion, args.bvh)
+    result.timings["write"] = time.perf_counter() - t
+    outputs = [str(output)] + ([args.bvh] if args.bvh else [])
+    print("\n".join(summary_lines(result, outputs, time.perf_counter() - started)))
+    # A broken stream still writes what decoded, but scripts must notice: a distinct non-zero status.
+    return EXIT_PARTIAL if result.stream_broken else 0
+
+
+def summary_lines(result, outputs: list[str], total_s: float) -> list[str]:
+    """The one-screen summary printed at the end of a capture."""
+    import numpy as np
+
+    recon = result.reconstruction
+    masks = recon.masks
+    t = result.num_frames
+    valid = masks.valid
+    share = result.planted().sum(axis=0) / max(int(valid.sum()), 1)
+    fs_before, fs_after = result.foot_sliding_mm()
+    meta = result.model_metadata
+    trained = "trained" if meta.trained else "UNTRAINED"
+    stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    lines = [
+        f"planted capture: {result.video.path.name} -> {', '.join(outputs)}",
+        f"  frames        {t} at {result.fps:g} fps (video {result.video.width}x{result.video.height}, "
+        f"file frames {int(result.frame_indices[0])}-{int(result.frame_indices[-1])})",
+        f"  valid         {100 * valid.mean():.1f} % ({int(masks.interpolated.sum())} interpolated, "
+        f"{int(masks.missing.sum())} missing)",
+        f"  planted       left {100 * share[0]:.1f} %, right {100 * share[1]:.1f} % of valid frames",
+        f"  foot sliding  {fs_before:.1f} mm before locking, "
+        + (f"{fs_after:.1f} mm after" if fs_after is not None else "locking off"),
+        f"  person        track {result.track_id} of {len(result.tracks)}",
+        f"  model         {result.model_path.name} v{meta.model_version} ({trained}), body {result.body_model_id}",
+        f"  time          {stages}; total {total_s:.2f} s ({t / max(total_s, 1e-9):.1f} frames/s)",
+    ]
+    if not result.planted().any() or not np.isfinite(fs_before):
+        lines[4] = "  foot sliding  n/a (no planted frames)"
+    lines += [f"  warning       {w}" for w in result.warnings]
+    return lines

@@ -1,0 +1,1 @@
+"""Retargeting between skeletons and foot-contact-pinned IK on the target rig (numpy only)."""

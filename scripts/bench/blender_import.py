@@ -1,0 +1,145 @@
+"""Seconds to put a 10,000-frame motion into Blender, and to retarget and bake it onto a Rigify rig.
+
+    .venv/bin/python scripts/bench/blender_import.py [--frames 10000] [--runs 3] [--json]
+
+The motion is real mocap: CMU walk 131_01 (../shared/data/mocap) retargeted by the engine onto the
+active body model's SMPL skeleton, repeated end to end (each repeat continues from where the last one
+ended) to the asked length. Timed, median of --runs runs each, in a fresh factory scene:
+- import: a new SMPL armature with a new action holding every frame (the add-on's create_body, the
+  body mesh left out; its build time is reported beside it), goal under 3 s;
+- retarget + bake: the add-on's retarget of that armature's action onto a real Rigify rig (Blender's
+  bundled Rigify, human metarig -> generate): read the source action, engine retarget and
+  foot-contact-pinned IK on the rig's skeleton, bake into a new action.
+With --json: one JSON object with import_10k_s and retarget_bake_10k_s (and the other columns).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+CMU_WALK = ROOT.parent / "shared" / "data" / "mocap" / "cmu" / "131_01.bvh"
+
+
+def long_motion(frames: int):
+    """The CMU walk on the SMPL skeleton, repeated to `frames` frames with a continuous root path."""
+    import numpy as np
+
+    from engine.motion.bvh import read_bvh
+    from engine.motion.motion import Motion
+    from engine.retarget.retarget import retarget
+    from engine.retarget.rigs import smpl_rest_joints, smpl_skeleton
+
+    walk = retarget(read_bvh(CMU_WALK), smpl_skeleton(smpl_rest_joints()))
+    repeats = -(-frames // walk.num_frames)
+    step = walk.root_translation[-1] - walk.root_translation[0]
+    step[1] = 0.0
+    root = np.concatenate([walk.root_translation + k * step for k in range(repeats)])[:frames]
+    rotations = np.concatenate([walk.rotations] * repeats)[:frames]
+    return Motion(walk.skeleton, rotations, root, walk.fps)
+
+
+def rigify_file(folder: Path) -> Path:
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.preferences.addon_enable(module="rigify")
+    bpy.ops.object.armature_human_metarig_add()
+    bpy.ops.pose.rigify_generate()
+    bpy.data.objects.remove(bpy.data.objects["metarig"])
+    path = folder / "rigify.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.preferences.addon_disable(module="rigify")  # its file handlers expect its own properties
+    return path
+
+
+def time_import(motion) -> float:
+    import bpy
+
+    from blender_addon.core.body import create_body
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    start = time.perf_counter()
+    create_body(bpy.context, motion, "bench")
+    return time.perf_counter() - start
+
+
+def time_mesh(motion) -> float:
+    import bpy
+
+    from blender_addon.core.armature import build_body_mesh
+    from engine.body.active import load_active_body_model
+
+    model = load_active_body_model()
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    arm = bpy.data.objects.new("arm", bpy.data.armatures.new("arm"))
+    bpy.context.scene.collection.objects.link(arm)
+    start = time.perf_counter()
+    build_body_mesh("body", model.rest_vertices(), model.faces, model.weights, tuple(model.joint_names), arm,
+                    bpy.context.scene.collection)
+    return time.perf_counter() - start
+
+
+def time_retarget(motion, rig_path: Path) -> tuple[float, float | None, float | None]:
+    import bpy
+
+    from blender_addon.core import retarget as retarget_core
+    from blender_addon.core.body import create_body
+
+    bpy.ops.wm.open_mainfile(filepath=str(rig_path))
+    made = create_body(bpy.context, motion, "bench")
+    source, target = bpy.data.objects[made.armature], bpy.data.objects["rig"]
+    start = time.perf_counter()
+    bone_map, _ = retarget_core.detect_bone_map(target)
+    outcome = retarget_core.retarget_onto(bpy.context, source, target, bone_map, retarget_core.RetargetOptions())
+    return time.perf_counter() - start, outcome.fs_before_mm, outcome.fs_after_mm
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args(argv)
+
+    import bpy
+
+    motion = long_motion(args.frames)
+    with tempfile.TemporaryDirectory() as temp:
+        rig = rigify_file(Path(temp))
+        imports = [time_import(motion) for _ in range(args.runs)]
+        meshes = [time_mesh(motion) for _ in range(args.runs)]
+        retargets = [time_retarget(motion, rig) for _ in range(args.runs)]
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    result = {
+        "frames": args.frames,
+        "runs": args.runs,
+        "blender": bpy.app.version_string,
+        "import_10k_s": statistics.median(imports),
+        "body_mesh_s": statistics.median(meshes),
+        "retarget_bake_10k_s": statistics.median(r[0] for r in retargets),
+        "fs_before_mm": retargets[0][1],
+        "fs_after_mm": retargets[0][2],
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"Blender {result['blender']}, {args.frames} frames of CMU 131_01 on SMPL, median of {args.runs} runs")
+    print(f"{'step':<44} {'seconds':>8}")
+    print(f"{'import: SMPL armature + action (goal < 3 s)':<44} {result['import_10k_s']:>8.3f}")
+    print(f"{'body mesh (skinned, vertex groups)':<44} {result['body_mesh_s']:>8.3f}")
+    print(f"{'retarget + foot lock + bake onto Rigify':<44} {result['retarget_bake_10k_s']:>8.3f}")
+    print(f"FS on the Rigify rig: {result['fs_before_mm']:.2f} mm before pinning, {result['fs_after_mm']:.2f} mm after")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Benchmark: retarget + foot locking of a 10,000-frame motion, and FS before/after on the real clips.
+
+    .venv/bin/python scripts/bench/retarget.py [--frames 10000] [--repeats 5] [--json]
+
+The long motion is the CMU walk 131_01 on the SMPL skeleton (free body model), played back and forth
+to 10,000 frames, retargeted onto a Mixamo-like rig with 15 % longer legs and foot-locked (contacts
+from the heels' and toes' height and speed). Pin it to one core for the target figure:
+`OMP_NUM_THREADS=1 taskset -c 0 ...`. FS per clip: the clean capture's contacts, as in the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+
+from engine.motion.motion import Motion  # noqa: E402
+from engine.retarget.footlock import lock_feet  # noqa: E402
+from engine.retarget.metrics import foot_sliding_mm  # noqa: E402
+from engine.retarget.retarget import retarget  # noqa: E402
+from tests.test_retarget_fixtures import (  # noqa: E402
+    CLIPS,
+    foot_points,
+    mixamo_like,
+    smpl_clip,
+    true_contact_probability,
+    true_contacts,
+)
+
+
+def long_motion(frames: int) -> Motion:
+    base = smpl_clip("131_01.bvh")
+    order = np.concatenate([np.arange(base.num_frames), np.arange(base.num_frames)[::-1]])
+    idx = np.resize(order, frames)
+    return Motion(base.skeleton, base.rotations[idx], base.root_translation[idx], base.fps)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    target = mixamo_like()
+    motion = long_motion(args.frames)
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        lock_feet(retarget(motion, target))
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+
+    clips = {}
+    for name in CLIPS:
+        moved = retarget(smpl_clip(name), target)
+        locked, _ = lock_feet(moved, contacts=true_contact_probability(name))
+        contact = true_contacts(name)
+        clips[name] = {"fs_before_mm": round(foot_sliding_mm(foot_points(moved), contact, moved.fps), 3),
+                       "fs_after_mm": round(foot_sliding_mm(foot_points(locked), contact, moved.fps), 3)}
+
+    result = {"frames": args.frames, "median_seconds": round(seconds, 4),
+              "frames_per_s": round(args.frames / seconds, 1), "clips": clips}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"retarget + foot lock, {args.frames} frames, median of {args.repeats}: "
+          f"{seconds * 1000:.0f} ms = {result['frames_per_s']:,.0f} frames/s (target > 20,000)")
+    print(f"{'clip':<22}{'FS before (mm)':>16}{'FS after (mm)':>16}")
+    for name, row in clips.items():
+        print(f"{name:<22}{row['fs_before_mm']:>16.3f}{row['fs_after_mm']:>16.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""scripts/batch_retarget.py on a real clip and a broken file: the clip is exported, the failure reported,
+the summary table printed (a subprocess, as users run it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import bpy
+
+from tests.blender_support import (
+    DATA,
+    ROOT,
+    build_armature_from_layout,
+    fresh_scene,  # noqa: F401  (autouse fixture)
+    mixamo_layout,
+)
+from tests.capture_support import placeholder_model
+
+
+def test_batch_exports_each_video_and_reports_failures(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "dribble.mp4").symlink_to(DATA / "video" / "basketball_dribble.mp4")
+    (videos / "broken.mp4").write_text("not a video")
+    build_armature_from_layout("Character", mixamo_layout(), fbx_like=True)
+    rig = tmp_path / "rig.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(rig))
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "batch_retarget.py"), "--videos", str(videos), "--target", str(rig),
+         "--out", str(out), "--fbx", "--bvh", "--model", str(placeholder_model()), "--device", "cpu"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]  # one file failed
+    assert sorted(p.name for p in out.iterdir()) == ["dribble.bvh", "dribble.fbx"]
+    table = run.stdout[run.stdout.index("video "):]
+    assert "broken.mp4" in table and "failed" in table
+    assert "dribble.mp4" in table and " ok " in table
+    assert "[1/2] broken.mp4" in run.stdout and "[2/2] dribble.mp4" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+    from engine.motion.bvh import read_bvh
+
+    motion = read_bvh(out / "dribble.bvh", units="m")
+    assert motion.num_frames == 40 and "mixamorig:Hips" in motion.skeleton.names

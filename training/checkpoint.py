@@ -1,0 +1,57 @@
+"""Checkpoint files: `torch.save({"config": Config.to_dict(), "model": state_dict})`, written atomically.
+
+Loading reads the resolved config saved with the weights, so no other file is needed to rebuild the net.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from dataclasses import asdict
+
+import torch
+
+from engine.errors import PlantedError
+from training.config import Config
+from training.model.network import PlantedNet
+
+
+def build_network(config: Config) -> PlantedNet:
+    return PlantedNet(**asdict(config.model))
+
+
+def save_checkpoint(path: str | os.PathLike, net: PlantedNet, config: Config) -> pathlib.Path:
+    """Write {"config", "model"} to `path` through a temp file in the same folder."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"config": config.to_dict(), "model": net.state_dict()}, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[PlantedNet, Config]:
+    """Rebuild the network from a checkpoint; PlantedError when the file is missing or not ours."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise PlantedError(f"checkpoint {path} does not exist: pass the .pt file written by training")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for a corrupt or foreign file
+        raise PlantedError(f"{path} is not a readable torch checkpoint ({err})") from None
+    if not isinstance(raw, dict) or "config" not in raw or "model" not in raw:
+        raise PlantedError(f"{path} is not a Planted checkpoint: expected keys 'config' and 'model'")
+    config = Config.from_dict(raw["config"])
+    net = build_network(config)
+    try:
+        net.load_state_dict(raw["model"])
+    except RuntimeError as err:
+        raise PlantedError(f"{path}: weights do not match its own config ({str(err)[:300]})") from None
+    return net, config

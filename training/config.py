@@ -1,0 +1,185 @@
+"""Configurations of the estimation network and its losses: named sizes and the paper's ablation switches.
+
+`ModelConfig`'s keys equal `PlantedNet`'s constructor arguments (`PlantedNet(**asdict(cfg))`), so a
+checkpoint's resolved config rebuilds the network without any other file. `Config` bundles it with the
+body model it was built for (what the ONNX metadata needs) and the loss weights; `asdict(Config)` is
+what `torch.save` stores beside the weights.
+
+Named sizes follow ViT-Ti/S/B/L at 256x192 with ViTPose's patch embedding (16 px, padding 2).
+Drop-path rates for base and large are ViTPose's (0.3, 0.5); 0.1 for tiny and small is our choice.
+
+Ablation switches (paper Tables 3 and 4):
+- `views`: "none" (1: regress from backbone features), "front" (2), "front_top" (3),
+  "front_side_top" (4 and 5); `cross_view_attention` False gives (4), True (5).
+- `decoder`: "independent", "ktd", "rktd".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Literal
+
+from engine.errors import PlantedError
+
+Views = Literal["none", "front", "front_top", "front_side_top"]
+Decoder = Literal["independent", "ktd", "rktd"]
+HeadType = Literal["classic", "simple"]
+TreeRule = Literal["eq7", "max"]
+
+VIEWS: tuple[str, ...] = ("none", "front", "front_top", "front_side_top")
+DECODERS: tuple[str, ...] = ("independent", "ktd", "rktd")
+
+# (embed_dim, depth, num_heads, drop_path_rate)
+SIZES: dict[str, tuple[int, int, int, float]] = {
+    "tiny": (192, 12, 3, 0.1),
+    "small": (384, 12, 6, 0.1),
+    "base": (768, 12, 12, 0.3),
+    "large": (1024, 24, 16, 0.5),
+}
+
+
+@dataclass
+class ModelConfig:
+    """Every constructor argument of `training.model.network.PlantedNet`.
+
+    The body-model numbers (`num_keypoints`, `num_contact_vertices`, `num_left_contact_vertices`) come
+    from the body model file through `config_from_body_model`; the defaults fit the keypoint set
+    "superset30" and a small test body.
+    """
+
+    # ViT encoder (paper 3.3, Eq. 5)
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    drop_path_rate: float = 0.3
+    patch_size: int = 16
+    patch_padding: int = 2
+    image_height: int = 256
+    image_width: int = 192
+    # front branch: ViTPose heatmap decoder (classic: 2 deconvolutions, PAPER_NOTES choice 1)
+    head_type: HeadType = "classic"
+    deconv_channels: int = 256
+    num_keypoints: int = 30
+    # Cross-View Fusion (paper 3.4, Eq. 6); the widths below are our choices
+    views: Views = "front_side_top"
+    cross_view_attention: bool = True
+    query_channels: int = 256
+    view_token_dim: int = 64
+    view_hidden_dim: int = 256
+    soft_argmax_beta: float = 20.0
+    # RKTD (paper 3.5, Eq. 7)
+    decoder: Decoder = "rktd"
+    regressor_hidden: int = 1024
+    dropout: float = 0.5
+    contact_hidden: int = 1024
+    num_contact_vertices: int = 64
+    num_left_contact_vertices: int = 32
+    contact_threshold: float = 0.5
+    tree_rule: TreeRule = "eq7"
+    num_betas: int = 10
+
+    def __post_init__(self) -> None:
+        if self.views not in VIEWS:
+            raise PlantedError(f"views must be one of {VIEWS}, got {self.views!r}")
+        if self.decoder not in DECODERS:
+            raise PlantedError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.head_type not in ("classic", "simple"):
+            raise PlantedError(f"head_type must be 'classic' or 'simple', got {self.head_type!r}")
+        if self.tree_rule not in ("eq7", "max"):
+            raise PlantedError(f"tree_rule must be 'eq7' or 'max', got {self.tree_rule!r}")
+        if self.embed_dim % self.num_heads:
+            raise PlantedError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        if not 0 < self.num_left_contact_vertices < self.num_contact_vertices:
+            raise PlantedError(
+                f"num_left_contact_vertices must lie in (0, {self.num_contact_vertices}), "
+                f"got {self.num_left_contact_vertices}: the body model needs both soles"
+            )
+
+
+@dataclass
+class LossWeights:
+    """Weights of the terms of Eq. 8, one per `loss_*` name; MAED's values where PAPER_NOTES gives them.
+
+    The paper has one lambda per equation (Eq. 8); we split them per term so each can be tuned.
+    `cvf`, `cvf_joint_distance` and `keypoints_2d` together are lambda_2D (Eq. 9 adds L_CVF into L_2D);
+    `keypoints_3d` and `keypoints_3d_joint_distance` are lambda_3D (Eq. 12); the three `smpl_*`
+    are lambda_SMPL split as MAED does (Eq. 13). `heatmap` (ViTPose's heatmap MSE, keeping the
+    COCO-pretrained head useful) and the contact weight 10 are our choices (PAPER_NOTES 3.6, choice 12).
+    """
+
+    keypoints_2d: float = 300.0
+    cvf: float = 300.0
+    cvf_joint_distance: float = 300.0
+    heatmap: float = 300.0
+    keypoints_3d: float = 600.0
+    keypoints_3d_joint_distance: float = 600.0
+    smpl_pose: float = 60.0
+    smpl_betas: float = 0.06
+    smpl_norm: float = 1.0
+    contact: float = 10.0
+
+
+@dataclass
+class LossConfig:
+    """How targets are built for the losses (PAPER_NOTES choices 4, 5 and 15)."""
+
+    weights: LossWeights = field(default_factory=LossWeights)
+    # side/top views: root-centred orthographic coordinates divided by this many metres
+    view_scale_m: float = 1.2
+    heatmap_sigma: float = 2.0
+
+
+@dataclass
+class BodyModelRef:
+    """What the network needs to know about the body model it was trained with (and the ONNX metadata names)."""
+
+    model_id: str = "unknown"
+    num_vertices: int = 0
+    keypoint_set: str = "superset30"
+    keypoint_names: list[str] = field(default_factory=list)
+    contact_vertex_ids: list[int] = field(default_factory=list)
+    num_left_contact_vertices: int = 0
+    root_keypoints: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    """The resolved configuration saved beside each checkpoint."""
+
+    size: str = "base"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    body: BodyModelRef = field(default_factory=BodyModelRef)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Config":
+        """Inverse of `to_dict`; unknown keys are an error (a config from another version)."""
+        try:
+            loss_raw = dict(raw.get("loss", {}))
+            weights = LossWeights(**loss_raw.pop("weights", {}))
+            return cls(
+                size=raw.get("size", "base"),
+                model=ModelConfig(**raw.get("model", {})),
+                body=BodyModelRef(**raw.get("body", {})),
+                loss=LossConfig(weights=weights, **loss_raw),
+            )
+        except TypeError as err:
+            raise PlantedError(f"config does not match this version of training.config: {err}") from None
+
+
+def model_config(size: str = "base", **overrides) -> ModelConfig:
+    """The `ModelConfig` of a named size ("tiny", "small", "base", "large") with any field overridden."""
+    if size not in SIZES:
+        raise PlantedError(f"unknown model size {size!r}: choose one of {tuple(SIZES)}")
+    embed_dim, depth, num_heads, drop_path_rate = SIZES[size]
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise PlantedError(f"unknown model config keys {sorted(unknown)}")
+    base = ModelConfig(embed_dim=embed_dim, depth=depth, num_heads=num_heads, drop_path_rate=drop_path_rate)
+    return replace(base, **overrides)
