@@ -7,16 +7,9 @@ settings from `Scene.planted`, call one engine function, and write the result in
 from __future__ import annotations
 
 from . import operators, panels, properties
+from .registration import register_modules_factory
 
 # Registration order: settings before the operators that read them, panels last.
 _MODULES = (properties, operators, panels)
 
-
-def register() -> None:
-    for module in _MODULES:
-        module.register()
-
-
-def unregister() -> None:
-    for module in reversed(_MODULES):
-        module.unregister()
+register, unregister = register_modules_factory(_MODULES)

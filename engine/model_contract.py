@@ -16,7 +16,8 @@ An ONNX file is ours when its metadata_props hold the key `planted` with a JSON 
     }
 
 Tensors: image (N, 3, 256, 192) float32 = (rgb / 255 - mean) / std; pose_rotmat (N, 24, 3, 3)
-parent-relative rotations (SMPL convention, y up); betas (N, 10); cam (N, 3) weak perspective
+SMPL's parent-relative rotations, the root's (joint 0) relative to the CAMERA frame of SPIN/VIBE (x right,
+y down, z forward; engine.capture.reconstruct turns it into the y-up world); betas (N, 10); cam (N, 3) weak perspective
 (s, tx, ty) in crop coordinates normalised by 128 px (x = s * (X + tx)); contact (N, Vc) in [0, 1];
 kp2d_front/side/top (N, K, 2) in [-1, 1].
 """

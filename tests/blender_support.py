@@ -5,7 +5,6 @@ Not a test module itself; test_blender_*.py import from it.
 
 from __future__ import annotations
 
-import contextlib
 import pathlib
 
 import bpy
@@ -31,9 +30,10 @@ def fresh_scene():
     reset_scene()
 
 
-@contextlib.contextmanager
-def addon_registered():
-    """The add-on registered from the repository (as Blender would after enabling it), then unregistered."""
+@pytest.fixture(scope="module", autouse=True)
+def addon():
+    """The add-on registered from the repository (as Blender would after enabling it) for a whole test
+    module, then unregistered. Autouse in each test module that imports it."""
     import blender_addon
 
     blender_addon.register()

@@ -18,17 +18,11 @@ from tests.blender_support import (
     CMU_WALK,
     DATA,
     add_user_content,
-    addon_registered,
+    addon,  # noqa: F401  (autouse fixture)
     fresh_scene,  # noqa: F401  (autouse fixture)
     snapshot,
     world_joint_positions,
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def addon():
-    with addon_registered():
-        yield
 
 
 def _import(path) -> set[str]:

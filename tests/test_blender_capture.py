@@ -18,7 +18,7 @@ from engine.body.lbs import body_forward
 from engine.retarget.footlock import lock_feet
 from tests.blender_support import (
     DATA,
-    addon_registered,
+    addon,  # noqa: F401  (autouse fixture)
     fresh_scene,  # noqa: F401  (autouse fixture)
     snapshot,
     world_joint_positions,
@@ -26,12 +26,6 @@ from tests.blender_support import (
 from tests.capture_support import placeholder_model
 
 CLIP = DATA / "video" / "pose_squats.mp4"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def addon():
-    with addon_registered():
-        yield
 
 
 def _settings(video=CLIP, model=None):

@@ -10,7 +10,7 @@ from engine.motion.bvh import read_bvh
 from engine.motion.kinematics import forward_kinematics
 from tests.blender_support import (
     CMU_WALK,
-    addon_registered,
+    addon,  # noqa: F401  (autouse fixture)
     fresh_scene,  # noqa: F401  (autouse fixture)
     reset_scene,
     snapshot,
@@ -18,12 +18,6 @@ from tests.blender_support import (
 )
 
 FRAMES = np.arange(1, 994, 97)  # spread over the clip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def addon():
-    with addon_registered():
-        yield
 
 
 def _imported_walk():

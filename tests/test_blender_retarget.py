@@ -21,7 +21,7 @@ from engine.retarget.rigs import smpl_rest_joints, smpl_skeleton
 from tests.blender_support import (
     CMU_WALK,
     add_user_content,
-    addon_registered,
+    addon,  # noqa: F401  (autouse fixture)
     build_armature_from_layout,
     fresh_scene,  # noqa: F401  (autouse fixture)
     generate_rigify_rig,
@@ -29,12 +29,6 @@ from tests.blender_support import (
     snapshot,
     world_joint_positions,
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def addon():
-    with addon_registered():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 from dataclasses import asdict
 
 import torch
 
+from engine.atomic import atomic_path
 from engine.errors import PlantedError
 from training.config import Config
 from training.model.network import PlantedNet
@@ -25,15 +25,8 @@ def save_checkpoint(path: str | os.PathLike, net: PlantedNet, config: Config) ->
     """Write {"config", "model"} to `path` through a temp file in the same folder."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, what="checkpoint") as tmp:
         torch.save({"config": config.to_dict(), "model": net.state_dict()}, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

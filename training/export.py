@@ -23,7 +23,6 @@ import logging
 import os
 import pathlib
 import sys
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.atomic import atomic_path
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.errors import PlantedError
 from engine.model_contract import METADATA_KEY, OUTPUT_NAMES, ModelMetadata
@@ -170,10 +170,7 @@ def export_onnx(net: PlantedNet, config: Config, output: str | os.PathLike, fp16
     output.parent.mkdir(parents=True, exist_ok=True)
     metadata = metadata_for(config, trained=trained)
     net = net.float().eval()
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=output.stem, suffix=".onnx.tmp")
-    os.close(fd)
-    tmp = pathlib.Path(tmp_name)
-    try:
+    with atomic_path(output, what="ONNX model") as tmp:
         # half conversion works in place: trace a copy and keep the fp32 network as the reference
         _trace_to_onnx(copy.deepcopy(net) if fp16 else net, tmp, fp16, opset)
         _write_metadata(tmp, metadata)
@@ -181,11 +178,6 @@ def export_onnx(net: PlantedNet, config: Config, output: str | os.PathLike, fp16
         logger.info("verified: %s", report.summary())
         if not report.ok:
             raise PlantedError(f"exported model does not match torch: {report.summary()}")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return report
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.body.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
 from engine.body.keypoints import KEYPOINT_SETS
 
@@ -82,13 +82,7 @@ def write_synthetic_body_model(path: str | os.PathLike, vertices_per_joint: int 
     """Write the synthetic body model npz atomically; returns its path."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **synthetic_body_arrays(vertices_per_joint, seed=seed))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # np.savez given a name adds ".npz" to it: write through a handle to the temporary file instead
+    with atomic_path(path, what="synthetic body model") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **synthetic_body_arrays(vertices_per_joint, seed=seed))
     return path

@@ -9,13 +9,13 @@ any mocap file instead of Blender's z-up export.
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import bpy
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.errors import PlantedError
 
 from . import keyframes
@@ -31,19 +31,6 @@ def _check_target(path: str, suffix: str) -> Path:
     if not os.access(target.parent, os.W_OK):
         raise PlantedError(f"Folder {target.parent} is not writable: choose another place to save.")
     return target
-
-
-@contextmanager
-def _atomic(target: Path):
-    """Yields a temporary path beside `target`; on success it replaces `target`, else it is removed."""
-    handle, temp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(handle)
-    try:
-        yield Path(temp)
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def _action_of(obj: bpy.types.Object) -> bpy.types.Action:
@@ -84,7 +71,7 @@ def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: str
     frame_range = scene.frame_start, scene.frame_end
     scene.frame_start, scene.frame_end = start, end
     try:
-        with _selected(context, [armature, *meshes]), _atomic(target) as temp:
+        with _selected(context, [armature, *meshes]), atomic_path(target, what="FBX") as temp:
             result = bpy.ops.export_scene.fbx(
                 filepath=str(temp), check_existing=False, use_selection=True,
                 object_types={"ARMATURE", "MESH"}, global_scale=1.0, apply_unit_scale=True,

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
+from ..registration import register_modules_factory
 from . import capture, export, motion_import, retarget
 
 # Each module registers its own `classes` tuple through register_classes_factory.
 _MODULES = (motion_import, capture, retarget, export)
 
-
-def register() -> None:
-    for module in _MODULES:
-        module.register()
-
-
-def unregister() -> None:
-    for module in reversed(_MODULES):
-        module.unregister()
+register, unregister = register_modules_factory(_MODULES)

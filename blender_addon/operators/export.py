@@ -19,34 +19,37 @@ def _armature(context) -> bpy.types.Object:
     return obj
 
 
-class PLANTED_OT_export_fbx(bpy.types.Operator, ExportHelper):
+class _ExportArmature(ExportHelper):
+    """What both exports share: the file browser and the run. A subclass sets `export` to its format's
+    core function, export(context, armature, path) -> report line."""
+
+    bl_options = {"REGISTER"}
+
+    def execute(self, context):
+        ensure_object_mode(context)
+        return run_reported(self, lambda: self.export(context, _armature(context), self.filepath))
+
+
+class PLANTED_OT_export_fbx(bpy.types.Operator, _ExportArmature):
     """Export the active armature (and its body mesh) with its action baked, as FBX"""
 
     bl_idname = "planted.export_fbx"
     bl_label = "Export FBX"
-    bl_options = {"REGISTER"}
 
     filename_ext = ".fbx"
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
-
-    def execute(self, context):
-        ensure_object_mode(context)
-        return run_reported(self, lambda: export_core.export_fbx(context, _armature(context), self.filepath))
+    export = staticmethod(export_core.export_fbx)
 
 
-class PLANTED_OT_export_bvh(bpy.types.Operator, ExportHelper):
+class PLANTED_OT_export_bvh(bpy.types.Operator, _ExportArmature):
     """Export the active armature's action as BVH (y up, metres)"""
 
     bl_idname = "planted.export_bvh"
     bl_label = "Export BVH"
-    bl_options = {"REGISTER"}
 
     filename_ext = ".bvh"
     filter_glob: StringProperty(default="*.bvh", options={"HIDDEN"})
-
-    def execute(self, context):
-        ensure_object_mode(context)
-        return run_reported(self, lambda: export_core.export_bvh(context, _armature(context), self.filepath))
+    export = staticmethod(export_core.export_bvh)
 
 
 classes = (PLANTED_OT_export_fbx, PLANTED_OT_export_bvh)

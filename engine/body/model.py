@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from engine.atomic import atomic_path
 from engine.body.joints import NUM_SMPL_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from engine.body.keypoints import KEYPOINT_SETS
 from engine.errors import BodyModelError
@@ -261,14 +261,8 @@ def save_body_model(model: BodyModel, path: str | os.PathLike) -> Path:
     """Write `model` as a compressed .npz at `path`, atomically (temp file then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **body_model_to_arrays(model))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, error=BodyModelError, what="body model") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **body_model_to_arrays(model))
     return path
 
 

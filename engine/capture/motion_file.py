@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.errors import MotionFileError
 from engine.motion.motion import Contacts, Motion
 from engine.rotations import axis_angle_to_matrix, matrix_to_axis_angle
@@ -112,19 +112,12 @@ def write_motion_file(path: str | os.PathLike, arrays: dict[str, np.ndarray]) ->
     path = Path(path)
     if path.suffix != ".npz":
         raise MotionFileError(f"motion file {path} must end in .npz")
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.tmp", dir=folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise MotionFileError(f"cannot write {path}: {err.strerror or err}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise MotionFileError(f"cannot write {path}: {err.strerror or err}") from None
+    with atomic_path(path, error=MotionFileError, what="motion file") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
     return path
 
 

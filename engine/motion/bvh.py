@@ -18,10 +18,10 @@ import math
 import os
 import pathlib
 import re
-import tempfile
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.errors import MotionFileError
 from engine.motion.kinematics import forward_kinematics, rest_world_transforms
 from engine.motion.motion import Motion
@@ -319,30 +319,6 @@ def write_bvh(motion: Motion, path: str | os.PathLike, units: str = "m", rotatio
     euler = np.rad2deg(matrix_to_euler(local[:, listed], order))  # (T, J, 3) in the file's joint order
     frames = np.concatenate([motion.root_translation * per_metre, euler.reshape(motion.num_frames, -1)], axis=1)
     header += f"MOTION\nFrames: {motion.num_frames}\nFrame Time: {1.0 / motion.fps:.12g}\n"
-    _atomic_write(path, header, frames)
-
-
-def _atomic_write(path: pathlib.Path, header: str, frames: np.ndarray) -> None:
-    folder = path.parent if str(path.parent) else pathlib.Path(".")
-    if not folder.is_dir():
-        raise MotionFileError(f"cannot write {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(header)
-            np.savetxt(f, frames, fmt="%.9g", delimiter=" ")
-        os.chmod(tmp, _default_file_mode())
-        os.replace(tmp, path)
-    except OSError as err:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise MotionFileError(f"cannot write {path}: {err.strerror}") from None
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _default_file_mode() -> int:
-    """0o666 less the umask: what open() would have given (mkstemp's files are private, 0o600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    with atomic_path(path, error=MotionFileError, what="BVH") as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(header)
+        np.savetxt(f, frames, fmt="%.9g", delimiter=" ")

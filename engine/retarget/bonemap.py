@@ -17,12 +17,11 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 from dataclasses import dataclass, field
 
+from engine.atomic import atomic_path
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.errors import BoneMapError
-from engine.motion.bvh import _default_file_mode
 from engine.motion.skeleton import Skeleton
 
 BONE_MAP_FORMAT = "planted-bonemap"
@@ -111,14 +110,8 @@ def load_bone_map(path: str | os.PathLike) -> BoneMap:
 def save_bone_map(bone_map: BoneMap, path: str | os.PathLike) -> pathlib.Path:
     """Write a bone-map JSON file atomically (temporary file in the same folder, then a rename)."""
     path = pathlib.Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(bone_map.to_json())
-        os.chmod(tmp, _default_file_mode())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise BoneMapError(f"cannot write bone map {path}: {err.strerror}") from None
+    with atomic_path(path, error=BoneMapError, what="bone map") as tmp:
+        tmp.write_text(bone_map.to_json(), encoding="utf-8")
     return path
 
 
