@@ -191,3 +191,17 @@ def test_bad_retarget_input_gives_a_report(setup, message, smpl_walk):
         bpy.ops.planted.retarget()
     assert message in str(err.value) and "Traceback" not in str(err.value), str(err.value)
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("rig", ["rigify", "mixamo"])
+def test_xia_run_keeps_planted_feet_still_on_the_target(rig, rigify_file):
+    # A run's short contacts (heel and toe pins from different frames): FS < 1 mm during planted intervals.
+    target = _rigify_target(rigify_file) if rig == "rigify" else _mixamo_target()
+    run = retarget(read_bvh(CMU_WALK.parents[1] / "xia" / "angry_13_000.bvh"), smpl_skeleton(smpl_rest_joints()))
+    source = _source(run)
+    bone_map, _ = retarget_core.detect_bone_map(target)
+    outcome = retarget_core.retarget_onto(bpy.context, source, target, bone_map, retarget_core.RetargetOptions())
+    assert outcome.planted.any()
+    fs, _ = _check_planted_feet(target, outcome, bone_map)
+    assert fs < 1.0, f"FS {fs:.3f} mm on {rig}"
+    assert outcome.fs_before_mm > 5.0 and abs(fs - outcome.fs_after_mm) < 0.1

@@ -6,7 +6,8 @@ The recipe (`lock_feet`), on a motion already retargeted to the user's rig:
    else from each point's height and speed; planted frames by hysteresis and a minimum duration;
 3. per planted interval one pin per point: its mean ground position, on the ground level when feet are
    kept level; pin weights blend in and out over `blend_seconds` (smootherstep, C2);
-4. ankle targets: the foot moved so a planted toe stays on its pin, then a planted heel onto its pin;
+4. ankle targets: the foot moved so a planted toe stays on its pin, then a planted heel onto its pin (a
+   contact's heel pin a foot's length from its toe's, so neither slides while the other eases on or off);
 5. the pelvis lowers (smoothly, at most `max_pelvis_drop`) where a leg could not reach otherwise;
 6. two-bone IK hip-knee-ankle with the knee turned towards the original knee; the foot keeps its world
    orientation, turned just enough to put a planted toe on its pin.
@@ -37,7 +38,7 @@ from engine.retarget.contacts import (
 )
 from engine.retarget.ik import aim_toe, two_bone_ik
 from engine.retarget.metrics import boundary_jerk, foot_sliding_mm, penetration_mm
-from engine.retarget.pins import fill_short_gaps, pin_targets
+from engine.retarget.pins import across_to_length, fill_short_gaps, foot_pins, frame_pins, pin_targets
 
 log = logging.getLogger(__name__)
 
@@ -133,29 +134,29 @@ def leg_joints(skeleton: Skeleton, bone_map: BoneMap) -> LegJoints:
     )
 
 
-def ankle_targets(heel: np.ndarray, toe: np.ndarray, targets: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def ankle_targets(
+    heel: np.ndarray, toe: np.ndarray, targets: np.ndarray, weight: np.ndarray, toe_pin: np.ndarray
+) -> np.ndarray:
     """(T, 2, 3) per side: the foot moved with its toe's target, then a pinned heel onto its own target.
 
-    heel, toe: (T, 2, 3) world positions; targets (T, 4, 3), weight (T, 4) in FOOT_POINTS order. A foot
-    is rigid: where heel and toe are both pinned, the heel's target moves across the ground (keeping its
-    height) to a foot's length from the toe's (the two pins come from different frames and need not be
-    exactly a foot apart), so the toe can land on its pin too.
+    heel, toe: (T, 2, 3) world positions; targets (T, 4, 3), weight (T, 4) in FOOT_POINTS order; toe_pin
+    (T, 2, 3) the pin each toe eases onto or off (`pins.frame_pins`). A foot is rigid: the heel's target
+    moves across the ground (keeping its height) to a foot's length from its toe's pin, as much as the toe
+    is pinned, and so does the ankle's target where the heel eases on or off a pinned toe, so the toe can
+    land on its pin. A contact's heel and toe pins are already a foot apart (`rigid_heel_pins`), so a pinned
+    heel holds still while its toe eases in or out.
     """
     heel_target, toe_target = targets[:, 0::2], targets[:, 1::2]
     w_heel, w_toe = weight[:, 0::2, None], weight[:, 1::2, None]
     length = np.linalg.norm(heel - toe, axis=-1, keepdims=True)
-    away = heel_target - toe_target
-    # Keep the heel's height (a level pin stays on the ground); move it across the ground to a foot's length.
-    rise = away[..., 1:2]
-    across = away * np.array([1.0, 0.0, 1.0])
-    across_len = np.linalg.norm(across, axis=-1, keepdims=True)
-    radius = np.sqrt(np.maximum(length**2 - rise**2, 0.0))
-    level = toe_target + across * (radius / np.maximum(across_len, 1e-9)) + np.array([0.0, 1.0, 0.0]) * rise
-    radial = toe_target + away * (length / np.maximum(np.linalg.norm(away, axis=-1, keepdims=True), 1e-9))
-    on_sphere = np.where((np.abs(rise) < length) & (across_len > 1e-6), level, radial)
-    heel_target = heel_target + (w_heel * w_toe) * (on_sphere - heel_target)
+    heel_target = heel_target + (w_heel * w_toe) * (across_to_length(heel_target, toe_pin, length) - heel_target)
     moved = heel + (toe_target - toe)
-    return moved + w_heel * (heel_target - moved)
+    ankle = moved + w_heel * (heel_target - moved)
+    # Between two points a foot from the toe's target the blend cuts the chord: back onto the sphere, fully
+    # where the toe is pinned, not at all where the heel is (and the toe eases in or out); at both pinned the
+    # heel's target is on the sphere already, so the switch there moves nothing.
+    onto = w_toe * (1.0 - w_heel) / np.maximum(1.0 - w_heel * w_toe, 1e-12)
+    return ankle + onto * (across_to_length(ankle, toe_target, length) - ankle)
 
 
 def pelvis_drop(
@@ -297,18 +298,21 @@ def lock_feet(
 
     # 3-5. Pins; the pelvis lowers where a leg could not reach them; then the ankles' targets, above the floor.
     blend = max(int(round(settings.blend_seconds * fps)), 1)
-    pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend)
+    per_point = foot_pins(points, planted, ground, settings.level_planted_feet)
+    toe_pin = frame_pins(per_point, len(points), blend, points)[:, 1::2]
+    pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend, pins=per_point)
     hips = world.positions[:, list(legs.hip)]
     knees = world.positions[:, list(legs.knee)]
     heel, toe = points[:, 0::2], points[:, 1::2]
-    targets = ankle_targets(heel, toe, pins, weight)
+    targets = ankle_targets(heel, toe, pins, weight, toe_pin)
     comfortable = leg_lengths(sk, legs) * (settings.max_leg_extension - _SOFT_ZONE)
     drop = pelvis_drop(hips, targets, comfortable, settings.max_pelvis_drop, blend)
     down = np.array([0.0, 1.0, 0.0])
     shift = drop[:, None, None] * down
     hips, knees, heel, toe = hips - shift, knees - shift, heel - shift, toe - shift
-    pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend, path=points - shift)
-    targets = ankle_targets(heel, toe, pins, weight)
+    pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend,
+                               path=points - shift, pins=per_point)
+    targets = ankle_targets(heel, toe, pins, weight, toe_pin)
     floor = FloorLimits.of(points, ground, weight, fps, settings)
     targets[..., 1] = floor.apply(targets[..., 1], 0)
 

@@ -29,17 +29,84 @@ def _interval_weights(start: np.ndarray, stop: np.ndarray, t_count: int, blend_f
     return np.clip(prev, 0, len(start) - 1), np.clip(nxt, 0, len(start) - 1), w_prev, w_next
 
 
+def interval_pins(points: np.ndarray, planted: np.ndarray, ground: np.ndarray, level: bool) -> list:
+    """Per foot point k: (intervals (N, 2) int [start, stop), pins (N, 3)) of its planted runs.
+
+    points: (T, K, 3) world positions; planted: (T, K) bool; ground: (K,) levels. A pin is the interval's
+    mean position, at the ground level when `level`, else at the mean height (never below the ground level).
+    """
+    cumulative = np.concatenate([np.zeros((1,) + points.shape[1:]), np.cumsum(points, axis=0)])
+    out = []
+    for k in range(planted.shape[1]):
+        iv = runs(planted[:, k])
+        start, stop = iv[:, 0], iv[:, 1]
+        pin = (cumulative[stop, k] - cumulative[start, k]) / np.maximum(stop - start, 1)[:, None]
+        pin[:, 1] = ground[k] if level else np.maximum(pin[:, 1], ground[k])
+        out.append((iv, pin))
+    return out
+
+
+def across_to_length(point: np.ndarray, centre: np.ndarray, length) -> np.ndarray:
+    """(..., 3) `point` moved across the ground (keeping its height) to `length` metres from `centre`.
+
+    Where the height difference alone exceeds `length` (or the two are straight above each other), the
+    point moves along the line from `centre` instead.
+    """
+    away = point - centre
+    rise = away[..., 1:2]
+    across = away * np.array([1.0, 0.0, 1.0])
+    across_len = np.linalg.norm(across, axis=-1, keepdims=True)
+    radius = np.sqrt(np.maximum(length**2 - rise**2, 0.0))
+    level = centre + across * (radius / np.maximum(across_len, 1e-9)) + np.array([0.0, 1.0, 0.0]) * rise
+    radial = centre + away * (length / np.maximum(np.linalg.norm(away, axis=-1, keepdims=True), 1e-9))
+    return np.where((np.abs(rise) < length) & (across_len > 1e-6), level, radial)
+
+
+def rigid_heel_pins(heel: tuple, toe: tuple, length: float) -> np.ndarray:
+    """(N, 3) heel pins moved across the ground to a foot's `length` from the toe pin they share most frames with.
+
+    heel, toe: (intervals, pins) of one foot's heel and toe (`interval_pins`). The two pins are means over
+    different frames and need not be a foot apart; moved once per interval, the heel holds one place for its
+    whole contact instead of sliding while its toe's pin eases in or out. Heel intervals without a toe
+    interval overlapping them keep their pins.
+    """
+    (h_iv, h_pin), (t_iv, t_pin) = heel, toe
+    out = h_pin.copy()
+    if len(h_iv) == 0 or len(t_iv) == 0:
+        return out
+    overlap = np.minimum(h_iv[:, None, 1], t_iv[None, :, 1]) - np.maximum(h_iv[:, None, 0], t_iv[None, :, 0])
+    best = np.argmax(overlap, axis=1)
+    shares = overlap[np.arange(len(h_iv)), best] > 0
+    out[shares] = across_to_length(h_pin[shares], t_pin[best[shares]], length)
+    return out
+
+
+def foot_pins(points: np.ndarray, planted: np.ndarray, ground: np.ndarray, level: bool) -> list:
+    """Per foot point (contacts.FOOT_POINTS order: heel, toe per side): (intervals, pins) as `interval_pins`,
+    each heel's pin a foot's length from its toe's (`rigid_heel_pins`).
+
+    points: (T, 4, 3) world metres; planted: (T, 4) bool; ground: (4,) metres.
+    """
+    pins = interval_pins(points, planted, ground, level)
+    for side in range(2):
+        heel, toe = 2 * side, 2 * side + 1
+        length = float(np.linalg.norm(points[0, heel] - points[0, toe]))
+        if length > 1e-6:
+            pins[heel] = (pins[heel][0], rigid_heel_pins(pins[heel], pins[toe], length))
+    return pins
+
+
 def pin_targets(
     points: np.ndarray, planted: np.ndarray, ground: np.ndarray, level: bool, blend_frames: int,
-    path: np.ndarray | None = None,
+    path: np.ndarray | None = None, pins: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Targets (T, K, 3) and pin weights (T, K) for the foot points.
 
     points: (T, K, 3) world positions; planted: (T, K) bool; ground: (K,) levels. Each planted interval
-    pins its point at the interval's mean position, at the ground level when `level`, else at the mean
-    height (never below the ground level). Within `blend_frames` of an interval the point keeps its own
-    path, shifted by the offset it has to its pin at the interval's first (or last) frame, times a weight
-    easing from 1 to 0 (smootherstep): the path's shape is kept, so blending adds no jolt of its own.
+    pins its point (`interval_pins`, or `pins` when given in that form). Within `blend_frames` of an
+    interval the point keeps its own path, shifted by the offset it has to its pin at the interval's first
+    (or last) frame, times a weight easing from 1 to 0 (smootherstep): the path's shape is kept, so
+    blending adds no jolt of its own.
     (A second-order extrapolation of the path from the edge, to also cancel its speed there, was tried:
     derivatives estimated at the edges made the real clips' boundary jerk worse, not better.)
     path: (T, K, 3) the points' path to blend from when it differs from where they were planted (the
@@ -47,16 +114,13 @@ def pin_targets(
     """
     t_count, k_count = planted.shape
     path = points if path is None else path
+    pins = interval_pins(points, planted, ground, level) if pins is None else pins
     targets = path.copy()
     weight = np.zeros((t_count, k_count))
-    cumulative = np.concatenate([np.zeros((1, k_count, 3)), np.cumsum(points, axis=0)])
-    for k in range(k_count):
-        iv = runs(planted[:, k])
+    for k, (iv, pin) in enumerate(pins):
         if len(iv) == 0:
             continue
         start, stop = iv[:, 0], iv[:, 1]
-        pin = (cumulative[stop, k] - cumulative[start, k]) / (stop - start)[:, None]
-        pin[:, 1] = ground[k] if level else np.maximum(pin[:, 1], ground[k])
         prev, nxt, w_prev, w_next = _interval_weights(start, stop, t_count, blend_frames)
         inside = planted[:, k]
         leave = pin[prev] - path[stop[prev] - 1, k]
@@ -65,6 +129,20 @@ def pin_targets(
         targets[:, k] = np.where(inside[:, None], pin[prev], shifted)
         weight[:, k] = np.where(inside, 1.0, 1.0 - (1.0 - w_prev) * (1.0 - w_next))
     return targets, weight
+
+
+def frame_pins(pins: list, t_count: int, blend_frames: int, fallback: np.ndarray) -> np.ndarray:
+    """(T, K, 3) per frame the pin a point is easing onto or off (weighted between the last and next
+    intervals' pins where both blends reach a frame, so it never jumps); `fallback` (T, K, 3) where none."""
+    out = np.asarray(fallback, dtype=np.float64).copy()
+    for k, (iv, pin) in enumerate(pins):
+        if len(iv) == 0:
+            continue
+        prev, nxt, w_prev, w_next = _interval_weights(iv[:, 0], iv[:, 1], t_count, blend_frames)
+        total = w_prev + w_next
+        mix = (w_prev[:, None] * pin[prev] + w_next[:, None] * pin[nxt]) / np.maximum(total, 1e-12)[:, None]
+        out[:, k] = np.where(total[:, None] > 0, mix, out[:, k])
+    return out
 
 
 def fill_short_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:

@@ -5,7 +5,8 @@
 The long motion is the CMU walk 131_01 on the SMPL skeleton (free body model), played back and forth
 to 10,000 frames, retargeted onto a Mixamo-like rig with 15 % longer legs and foot-locked (contacts
 from the heels' and toes' height and speed). Pin it to one core for the target figure:
-`OMP_NUM_THREADS=1 taskset -c 0 ...`. FS per clip: the clean capture's contacts, as in the tests.
+`OMP_NUM_THREADS=1 taskset -c 0 ...`. FS per clip: the clean capture's contacts, as in the tests; with the
+largest boundary jerk (m/s^3, metrics.boundary_jerk) and the deepest foot point below the ground (mm).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from engine.motion.motion import Motion  # noqa: E402
+from engine.retarget.contacts import foot_speeds, ground_levels  # noqa: E402
 from engine.retarget.footlock import lock_feet  # noqa: E402
-from engine.retarget.metrics import foot_sliding_mm  # noqa: E402
+from engine.retarget.metrics import boundary_jerk, foot_sliding_mm, penetration_mm  # noqa: E402
 from engine.retarget.retarget import retarget  # noqa: E402
 from tests.test_retarget_fixtures import (  # noqa: E402
     CLIPS,
@@ -63,8 +65,14 @@ def main() -> int:
         moved = retarget(smpl_clip(name), target)
         locked, _ = lock_feet(moved, contacts=true_contact_probability(name))
         contact = true_contacts(name)
-        clips[name] = {"fs_before_mm": round(foot_sliding_mm(foot_points(moved), contact, moved.fps), 3),
-                       "fs_after_mm": round(foot_sliding_mm(foot_points(locked), contact, moved.fps), 3)}
+        before, after = foot_points(moved), foot_points(locked)
+        ground = ground_levels(*foot_speeds(before, moved.fps))
+        clips[name] = {"fs_before_mm": round(foot_sliding_mm(before, contact, moved.fps), 3),
+                       "fs_after_mm": round(foot_sliding_mm(after, contact, moved.fps), 3),
+                       "boundary_jerk_before": round(boundary_jerk(before, contact, moved.fps), 1),
+                       "boundary_jerk_after": round(boundary_jerk(after, contact, moved.fps), 1),
+                       "penetration_before_mm": round(penetration_mm(before[..., 1], ground), 2),
+                       "penetration_after_mm": round(penetration_mm(after[..., 1], ground), 2)}
 
     result = {"frames": args.frames, "median_seconds": round(seconds, 4),
               "frames_per_s": round(args.frames / seconds, 1), "clips": clips}
@@ -73,9 +81,11 @@ def main() -> int:
         return 0
     print(f"retarget + foot lock, {args.frames} frames, median of {args.repeats}: "
           f"{seconds * 1000:.0f} ms = {result['frames_per_s']:,.0f} frames/s (target > 20,000)")
-    print(f"{'clip':<22}{'FS before (mm)':>16}{'FS after (mm)':>16}")
+    print(f"{'clip':<22}{'FS before (mm)':>16}{'FS after (mm)':>16}{'jerk before':>14}{'jerk after':>14}"
+          f"{'pen. before (mm)':>18}{'pen. after (mm)':>18}")
     for name, row in clips.items():
-        print(f"{name:<22}{row['fs_before_mm']:>16.3f}{row['fs_after_mm']:>16.3f}")
+        print(f"{name:<22}{row['fs_before_mm']:>16.3f}{row['fs_after_mm']:>16.3f}{row['boundary_jerk_before']:>14.0f}"
+              f"{row['boundary_jerk_after']:>14.0f}{row['penetration_before_mm']:>18.1f}{row['penetration_after_mm']:>18.1f}")
     return 0
 
 
