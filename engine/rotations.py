@@ -58,6 +58,20 @@ def matrix_to_quaternion(matrix: np.ndarray) -> np.ndarray:
     return np.where(q[..., :1] < 0, -q, q)
 
 
+def sign_continuous(quaternions: np.ndarray) -> np.ndarray:
+    """(T, ..., 4) unit quaternions, each flipped into the previous frame's hemisphere.
+
+    q and -q are one rotation; filtering or interpolating between frames must not go the long way round.
+    """
+    q = np.asarray(quaternions, dtype=np.float64)
+    if len(q) < 2:
+        return q.copy()
+    step_sign = np.sign(np.sum(q[1:] * q[:-1], axis=-1))
+    step_sign[step_sign == 0] = 1
+    flips = np.concatenate([np.ones_like(step_sign[:1]), np.cumprod(step_sign, axis=0)], axis=0)
+    return q * flips[..., None]
+
+
 def quaternion_to_matrix(quaternion: np.ndarray) -> np.ndarray:
     """(..., 4) (w, x, y, z), normalised here -> (..., 3, 3)."""
     q = np.asarray(quaternion)

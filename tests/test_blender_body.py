@@ -6,7 +6,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_addon.core import axes, body, keyframes
+from blender_addon.core import axes, body
 from engine.body.active import load_active_body_model
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.body.lbs import body_forward
@@ -14,6 +14,7 @@ from engine.motion.bvh import read_bvh
 from engine.motion.kinematics import forward_kinematics
 from engine.retarget.retarget import retarget
 from engine.retarget.rigs import smpl_skeleton
+from engine.rotations import sign_continuous
 from tests.blender_support import (
     CMU_WALK,
     DATA,
@@ -96,7 +97,7 @@ def test_action_is_written_in_bulk_as_linear_keys_on_every_frame():
 
 def test_quaternions_are_sign_continuous():
     q = np.array([[1.0, 0, 0, 0], [-0.99, 0.141, 0, 0], [0.98, -0.199, 0, 0]])
-    out = keyframes.sign_continuous(q[:, None])[:, 0]
+    out = sign_continuous(q[:, None])[:, 0]
     assert np.all(np.sum(out[1:] * out[:-1], axis=-1) > 0)
 
 

@@ -10,11 +10,10 @@ from engine.capture.smoothing import (
     one_euro_forward,
     one_euro_zero_phase,
     runs_of,
-    sign_continuous,
     smooth_rotations,
     smooth_segments,
 )
-from engine.rotations import axis_angle_to_matrix, matrix_to_quaternion
+from engine.rotations import axis_angle_to_matrix, matrix_to_quaternion, sign_continuous
 
 FPS = 30.0
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.body.model import BodyModel
 from engine.motion.motion import Motion
+from engine.rotations import sign_continuous
 
 from . import armature, keyframes, markers, rig
 
@@ -77,7 +78,7 @@ def write_motion(obj: bpy.types.Object, target: rig.Rig, motion: Motion, name: s
     location on its free bones (the root, ...); bones that never move get their (constant) pose without
     keys. The baked bones are switched to quaternion rotation."""
     quaternions, location = rig.pose_channels(motion, target)
-    quaternions = keyframes.sign_continuous(quaternions)
+    quaternions = sign_continuous(quaternions)
     moving = np.ptp(quaternions, axis=0).max(axis=-1) > 1e-7
     moving[list(target.free)] = True
     channels, columns = [], []

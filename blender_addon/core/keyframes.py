@@ -134,15 +134,3 @@ def action_frame_range(action: bpy.types.Action) -> tuple[int, int]:
     """The first and last keyed frame of `action`, rounded to whole frames."""
     start, end = action.frame_range
     return int(round(start)), int(round(end))
-
-
-def sign_continuous(quaternions: np.ndarray) -> np.ndarray:
-    """(T, ..., 4) unit quaternions with signs flipped so that consecutive frames agree (q and -q are one
-    rotation, but linear interpolation between keys must not go the long way round)."""
-    q = np.asarray(quaternions, dtype=np.float64).copy()
-    if q.shape[0] < 2:
-        return q
-    flips = np.sum(q[1:] * q[:-1], axis=-1) < 0
-    sign = np.where(np.cumsum(flips, axis=0) % 2 == 1, -1.0, 1.0)
-    q[1:] *= sign[..., None]
-    return q

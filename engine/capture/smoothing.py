@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.rotations import matrix_to_quaternion, quaternion_to_matrix
+from engine.rotations import matrix_to_quaternion, quaternion_to_matrix, sign_continuous
 
 # At strength 1: a 1.2 Hz cutoff at rest, rising by 0.8 Hz per unit of speed (units/s).
 _MIN_CUTOFF_HZ = 1.2
@@ -72,17 +72,6 @@ def one_euro_zero_phase(signal: np.ndarray, fps: float, strength: float) -> np.n
     forward = one_euro_forward(x, fps, settings)
     backward = one_euro_forward(x[::-1], fps, settings)[::-1]
     return (forward + backward) / 2
-
-
-def sign_continuous(quaternions: np.ndarray) -> np.ndarray:
-    """(T, ..., 4) -> the same rotations with each q flipped into the previous frame's hemisphere."""
-    q = np.asarray(quaternions, dtype=np.float64)
-    if len(q) < 2:
-        return q.copy()
-    step_sign = np.sign(np.sum(q[1:] * q[:-1], axis=-1))
-    step_sign[step_sign == 0] = 1
-    flips = np.concatenate([np.ones_like(step_sign[:1]), np.cumprod(step_sign, axis=0)], axis=0)
-    return q * flips[..., None]
 
 
 def smooth_rotations(rotations: np.ndarray, fps: float, strength: float) -> np.ndarray:
