@@ -45,6 +45,8 @@ class VIEW3D_PT_planted_capture(_PlantedPanel, bpy.types.Panel):
         if settings.model_source == "FILE":
             layout.prop(settings, "model_path")
         layout.prop(settings, "device")
+        layout.prop(settings, "estimator")
+        layout.prop(settings, "keypoints")
         row = layout.row(align=True)
         row.prop(settings, "use_frame_range")
         sub = row.row(align=True)

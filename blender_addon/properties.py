@@ -48,6 +48,27 @@ class PLANTED_PG_settings(bpy.types.PropertyGroup):
         ),
         default="auto",
     )
+    estimator: EnumProperty(
+        name="Estimator",
+        description="What turns the person's keypoints into motion",
+        items=(
+            ("fit", "Fit", "The body fitted to the keypoints over the whole clip (the default until a trained "
+             "network ships)"),
+            ("network", "Network", "The estimation network alone (the shipped one is untrained: its motion is noise)"),
+            ("network+fit", "Network + fit", "The network's poses start the fit"),
+        ),
+        default="fit",
+    )
+    keypoints: EnumProperty(
+        name="Keypoints",
+        description="The pretrained keypoint networks that find the person's joints in each frame",
+        items=(
+            ("fast", "Fast", "MoveNet Lightning and BlazePose lite: quickest, least accurate"),
+            ("balanced", "Balanced", "MoveNet Thunder and BlazePose full: the default"),
+            ("accurate", "Accurate", "MoveNet Thunder and BlazePose heavy: best on hard poses, slowest"),
+        ),
+        default="balanced",
+    )
     use_frame_range: BoolProperty(name="Frame range", description="Capture only part of the video", default=False)
     video_frame_start: IntProperty(name="First", description="First video frame (0-based)", min=0, default=0)
     video_frame_end: IntProperty(name="Last", description="Last video frame, included (0: to the end)", min=0)

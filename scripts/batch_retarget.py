@@ -40,10 +40,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bvh", action="store_true", help="export BVH")
     parser.add_argument("--armature", help="the rig's object name (default: the only armature in the file)")
     parser.add_argument("--bone-map", type=Path, help="bone-map JSON preset (default: detected by bone names)")
-    parser.add_argument("--model", type=Path, help="ONNX model file (default: the shipped one)")
+    parser.add_argument("--model", type=Path,
+                        help="ONNX model file for the network estimators (default: the shipped one)")
+    parser.add_argument("--estimator", choices=("fit", "network", "network+fit"), default="fit",
+                        help="what turns keypoints into motion (as planted capture --estimator)")
+    parser.add_argument("--keypoints", choices=("fast", "balanced", "accurate"), default="balanced")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     parser.add_argument("--no-foot-lock", action="store_true", help="do not pin planted feet")
     args = parser.parse_args(argv)
+    if args.model and args.estimator == "fit":
+        parser.error("--model gives a network, but --estimator fit runs none: add --estimator network or network+fit")
     if not (args.fbx or args.bvh):
         args.fbx = True
     return args
@@ -86,6 +92,8 @@ def process(video: Path, args: argparse.Namespace) -> Row:
     settings.model_source = "FILE" if args.model else "DEFAULT"
     settings.model_path = str(args.model or "")
     settings.device = args.device
+    settings.estimator = args.estimator
+    settings.keypoints = args.keypoints
     settings.foot_lock = not args.no_foot_lock
     settings.video_background = False
 

@@ -8,8 +8,8 @@ sys.path. A wheel puts `engine` on Blender's path exactly as pip would, so the e
 imports (`from engine.motion import ...`) work unchanged and the add-on imports it like any package.
 The wheel holds only `engine` (not training/, which needs torch, nor the add-on itself).
 
-Dependencies: the engine's runtime packages (scipy, OpenCV, ONNX Runtime and what it needs, tqdm),
-pinned to the versions the test suite runs, downloaded as binary wheels for each platform with pip.
+Dependencies: the engine's runtime packages (scipy, OpenCV, ONNX Runtime and what it needs, tqdm,
+threadpoolctl), pinned to the versions the test suite runs, downloaded as binary wheels for each platform with pip.
 numpy is left out: Blender ships its own (1.x for 4.2-5.0), and a second copy would clash.
 `--no-deps` builds a small zip with the engine wheel only (for tests in an environment that already
 has the dependencies, such as this project's .venv with bpy).
@@ -36,6 +36,7 @@ DEPENDENCIES = (
     "opencv-python-headless==4.11.0.86",
     "onnxruntime==1.32.0",
     "tqdm==4.70.1",
+    "threadpoolctl==3.8.0",
 )
 # Resolved with the dependencies so pip picks versions that work with Blender's numpy, then dropped.
 PROVIDED_BY_BLENDER = ("numpy",)

@@ -29,7 +29,8 @@ def test_batch_exports_each_video_and_reports_failures(tmp_path):
     out = tmp_path / "out"
     run = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "batch_retarget.py"), "--videos", str(videos), "--target", str(rig),
-         "--out", str(out), "--fbx", "--bvh", "--model", str(placeholder_model()), "--device", "cpu"],
+         "--out", str(out), "--fbx", "--bvh", "--model", str(placeholder_model()), "--estimator", "network",
+         "--device", "cpu"],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]  # one file failed

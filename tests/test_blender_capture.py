@@ -33,6 +33,7 @@ def _settings(video=CLIP, model=None):
     settings.video_path = str(video)
     settings.model_source = "FILE"
     settings.model_path = str(model or placeholder_model())
+    settings.estimator = "network"  # these tests are about the add-on, with a quick network; fit has its own
     settings.device = "cpu"
     return settings
 

@@ -77,7 +77,8 @@ def test_no_person_anywhere(tmp_path):
 def test_model_file_that_is_not_onnx(tmp_path):
     bad = tmp_path / "model.onnx"
     bad.write_text("not a model")
-    run = capture(str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--model", str(bad))
+    run = capture(str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--model", str(bad),
+                  "--estimator", "network")
     assert_one_line_error(run, "not an ONNX model")
 
 
@@ -89,7 +90,8 @@ def test_onnx_model_that_is_not_ours(tmp_path):
     )
     other = tmp_path / "other.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), other)
-    run = capture(str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--model", str(other))
+    run = capture(str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--model", str(other),
+                  "--estimator", "network")
     assert_one_line_error(run, "not a Planted one")
 
 
@@ -102,7 +104,8 @@ def test_model_for_another_body_is_refused(tmp_path):
             prop.value = json.dumps(meta)
     mismatched = tmp_path / "mismatched.onnx"
     onnx.save(model, str(mismatched))
-    run = capture(str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--model", str(mismatched))
+    run = capture(str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--model", str(mismatched),
+                  "--estimator", "network")
     assert_one_line_error(run, "another body model", "someone-elses-body")
 
 
@@ -128,7 +131,8 @@ def peak_rss_mb(video, stride: int) -> float:
     code = (
         "import resource, sys\n"
         "from engine.capture.pipeline import CaptureSettings, capture\n"
-        f"capture({str(video)!r}, CaptureSettings(model_path={str(placeholder_model())!r}, stride={stride}, "
+        f"capture({str(video)!r}, CaptureSettings(model_path={str(placeholder_model())!r}, estimator='network', "
+        f"stride={stride}, "
         "foot_lock=False, threads=1, batch_size=2))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
@@ -151,7 +155,7 @@ def test_summary_reports_planted_feet_and_sliding(tmp_path):
     # root, so nothing slides even before locking.
     model = constant_contract_model(tmp_path / "planted.onnx", placeholder_model(), contact=0.95)
     run = capture(str(VIDEO / "pose_squats.mp4"), "-o", str(tmp_path / "o.npz"), "--stride", "2",
-                  "--model", str(model))
+                  "--model", str(model), "--estimator", "network")
     assert run.returncode == 0, run.stderr
     lines = {line.split()[0]: line for line in run.stdout.splitlines()[1:]}
     assert "left 100.0 %, right 100.0 %" in lines["planted"]

@@ -37,8 +37,9 @@ def test_cli_writes_motion_and_bvh(squats):
     run, out = squats
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
-    assert "UNTRAINED" in run.stderr  # the one-line loud warning
-    for needle in ("frames", "valid", "planted", "foot sliding", "time"):
+    assert "UNTRAINED" not in run.stderr  # the default estimator (fit) runs no untrained network
+    assert "estimator     fit" in run.stdout
+    for needle in ("frames", "valid", "planted", "foot sliding", "keypoints", "time"):
         assert needle in run.stdout
     assert sorted(p.name for p in out.iterdir()) == ["squats.bvh", "squats.npz"]  # no temp files left
 
@@ -84,7 +85,7 @@ def test_bvh_parses_back(squats):
 
 
 def test_api_on_a_30fps_clip_with_a_range():
-    settings = CaptureSettings(model_path=str(placeholder_model()), start=10, end=40, stride=2)
+    settings = CaptureSettings(estimator="network", model_path=str(placeholder_model()), start=10, end=40, stride=2)
     result = capture(VIDEO / "pose_1.mp4", settings)
     assert result.num_frames == 15 and result.fps == pytest.approx(15.0)
     assert result.frame_indices.tolist() == list(range(10, 40, 2))
@@ -95,7 +96,7 @@ def test_api_on_a_30fps_clip_with_a_range():
 
 
 def test_portrait_clip_keeps_its_orientation():
-    settings = CaptureSettings(model_path=str(placeholder_model()), stride=8, foot_lock=False)
+    settings = CaptureSettings(estimator="network", model_path=str(placeholder_model()), stride=8, foot_lock=False)
     result = capture(VIDEO / "basketball_dribble.mp4", settings)
     assert (result.video.width, result.video.height) == (1080, 1920)
     assert result.num_frames == 5 and result.foot_lock_report is None
@@ -109,7 +110,7 @@ def test_cancel_stops_the_capture():
         if done >= 3:
             cancel.set()
 
-    settings = CaptureSettings(model_path=str(placeholder_model()))
+    settings = CaptureSettings(estimator="network", model_path=str(placeholder_model()))
     with pytest.raises(CaptureCancelled):
         capture(VIDEO / "pose_1.mp4", settings, progress=progress, cancel=cancel)
 
@@ -140,7 +141,7 @@ def test_blender_imports_the_bvh(squats):
 
 def test_several_people_largest_by_default_other_by_track_id(tmp_path):
     clip = two_people_clip(tmp_path / "two.mp4")
-    settings = CaptureSettings(model_path=str(placeholder_model()), stride=3, foot_lock=False)
+    settings = CaptureSettings(estimator="network", model_path=str(placeholder_model()), stride=3, foot_lock=False)
     default = capture(clip, settings)
     assert len(default.tracks) == 2
     assert (default.crop_windows.centre[:, 0] < 576).all()  # the large dancer on the left
@@ -164,7 +165,7 @@ def trained_constant_model(tmp_path, shift) -> str:
 def test_a_trained_models_keypoints_move_the_crops(tmp_path):
     # Its keypoints say the person sits 0.15 (normalised) right of each crop's centre: every crop moves there
     # and the network runs again on the moved crop.
-    settings = CaptureSettings(model_path=trained_constant_model(tmp_path, (0.15, 0.0)), stride=10,
+    settings = CaptureSettings(estimator="network", model_path=trained_constant_model(tmp_path, (0.15, 0.0)), stride=10,
                                foot_lock=False)
     result = capture(VIDEO / "pose_1.mp4", settings)
     assert not result.warnings and result.crops_moved == result.num_frames == 12
@@ -180,7 +181,7 @@ def test_a_trained_models_keypoints_move_the_crops(tmp_path):
 
 
 def test_lost_keypoints_leave_the_detector_box(tmp_path):
-    settings = CaptureSettings(model_path=trained_constant_model(tmp_path, (3.0, 0.0)), stride=10,
+    settings = CaptureSettings(estimator="network", model_path=trained_constant_model(tmp_path, (3.0, 0.0)), stride=10,
                                foot_lock=False)
     assert capture(VIDEO / "pose_1.mp4", settings).crops_moved == 0
 
@@ -195,7 +196,7 @@ def test_an_upright_person_stands_on_the_levelled_ground(tmp_path):
     from engine.motion.kinematics import world_transforms
 
     model = constant_contract_model(tmp_path / "upright.onnx", placeholder_model())
-    settings = CaptureSettings(model_path=str(model), stride=6, foot_lock=False, smoothing=0.0)
+    settings = CaptureSettings(estimator="network", model_path=str(model), stride=6, foot_lock=False, smoothing=0.0)
     result = capture(VIDEO / "pose_squats.mp4", settings)
     positions = world_transforms(result.motion).positions
     recon = result.reconstruction
@@ -229,7 +230,8 @@ def test_crops_hold_the_person(tmp_path, clip, reference):
     else:
         keypoints = np.array(raw)[..., :2]
     model = constant_contract_model(tmp_path / "constant.onnx", placeholder_model())
-    result = capture(VIDEO / clip, CaptureSettings(model_path=str(model), stride=2, foot_lock=False))
+    result = capture(VIDEO / clip, CaptureSettings(estimator="network", model_path=str(model), stride=2,
+                                                   foot_lock=False))
     kp = keypoints[result.frame_indices]
     box = result.crop_windows.boxes()[:, None]
     inside = ((kp >= box[..., :2]) & (kp <= box[..., 2:])).all(axis=(1, 2))
@@ -241,7 +243,7 @@ def test_crops_hold_the_person(tmp_path, clip, reference):
 def test_gaps_short_interpolated_long_marked_and_the_person_followed_across(tmp_path):
     clip = clip_with_gaps(tmp_path / "gaps.mp4", empty=[(30, 34), (60, 90)])
     model = constant_contract_model(tmp_path / "constant.onnx", placeholder_model())
-    result = capture(clip, CaptureSettings(model_path=str(model), detect_every=1, foot_lock=False))
+    result = capture(clip, CaptureSettings(estimator="network", model_path=str(model), detect_every=1, foot_lock=False))
     assert len(result.tracks) == 1  # the dancer who comes back is the same person
     arrays = capture_arrays(result)
     valid, interpolated, confidence = arrays["valid"], arrays["interpolated"], arrays["confidence"]

@@ -152,7 +152,7 @@ def test_unknown_detector_name():
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path):
-    with pytest.raises(PlantedError, match="convert_blazepose_detector"):
+    with pytest.raises(PlantedError, match="convert/blazepose_detector"):
         BlazePoseDetector(model_path=tmp_path / "absent.onnx")
 
 
@@ -180,7 +180,7 @@ def test_weighted_nms_merges_overlaps_and_keeps_apart():
 
 
 def test_onnx_matches_the_tflite_models_recorded_outputs():
-    """The committed ONNX file against the original tflite's outputs (scripts/convert_blazepose_detector.py)."""
+    """The committed ONNX file against the original tflite's outputs (scripts/convert/blazepose_detector.py)."""
     import onnxruntime as ort
 
     fixture = np.load(FIXTURE)

@@ -30,6 +30,9 @@ def capture_inputs(settings) -> tuple[Path, object]:
     if not video.is_file():
         raise PlantedError(f"Video not found: {video}. Choose an existing video file.")
     model_path = None
+    if settings.model_source == "FILE" and settings.estimator == "fit":
+        raise PlantedError("Model File is a network, but Estimator Fit runs none: set Estimator to Network or "
+                           "Network + fit, or Model to Default.")
     if settings.model_source == "FILE":
         if not settings.model_path:
             raise PlantedError("Choose the ONNX model file, or set Model to Default.")
@@ -47,7 +50,7 @@ def capture_inputs(settings) -> tuple[Path, object]:
     # Feet are locked in build_capture, with the panel's contact sensitivity.
     return video, CaptureSettings(
         start=start, end=end, model_path=model_path, device=settings.device, smoothing=settings.smoothing,
-        foot_lock=False,
+        keypoints=settings.keypoints, estimator=settings.estimator, foot_lock=False,
     )
 
 
@@ -80,7 +83,8 @@ def build_capture(context: bpy.types.Context, video: Path, result, settings) -> 
     if settings.video_background:
         _video_background(context, video)
     note = f" ({'; '.join(result.warnings)})" if result.warnings else ""
-    return f"Captured {result.num_frames} frames of {video.name} into '{made.armature}'{note}"
+    return (f"Captured {result.num_frames} frames of {video.name} into '{made.armature}' "
+            f"(estimator: {result.settings.estimator}){note}")
 
 
 def _video_background(context: bpy.types.Context, video: Path) -> None:

@@ -4,7 +4,7 @@ Two detectors behind one interface (`PersonDetector.detect(frame_rgb) -> list[De
 
 - "blazepose": MediaPipe's BlazePose person detector (pose_detection.tflite from mediapipe 0.10.21,
   Apache-2.0), converted once to engine/assets/person_detector.onnx by
-  scripts/convert_blazepose_detector.py and run in ONNX Runtime. Its SSD anchors, box and keypoint
+  scripts/convert/blazepose_detector.py and run in ONNX Runtime. Its SSD anchors, box and keypoint
   decoding and weighted non-maximum suppression are MediaPipe's, written here in numpy. The network
   predicts a face box and 4 keypoints: hip centre, a point whose distance from the hip is the radius of
   a circle holding the whole body, shoulder centre, the same for the upper body. The person box is that
@@ -251,19 +251,14 @@ class BlazePoseDetector:
     def __init__(self, model_path: pathlib.Path | str = BLAZEPOSE_MODEL_PATH, min_score: float = _MIN_SCORE,
                  box_scale: float = _BOX_SCALE, providers: Sequence[str] = ("CPUExecutionProvider",),
                  threads: int = 0):
-        import onnxruntime as ort
+        from engine.ort_session import open_session
 
         path = pathlib.Path(model_path)
         if not path.is_file():
             raise ModelFileError(f"person detector model {path} is missing: reinstall planted, or regenerate it "
-                                 "with scripts/convert_blazepose_detector.py")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=list(providers))
-        except Exception as err:  # ORT raises its own exception types for unreadable files
-            raise ModelFileError(f"cannot load person detector model {path}: {err}") from err
+                                 "with scripts/convert/blazepose_detector.py")
+        hint = "reinstall planted, or regenerate it with scripts/convert/blazepose_detector.py"
+        self.session = open_session(path, list(providers), threads, what="person detector model", hint=hint)
         self.min_score = min_score
         self.box_scale = box_scale
 

@@ -10,19 +10,17 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from engine.errors import ModelFileError, PlantedError
 from engine.model_contract import METADATA_KEY, OUTPUT_NAMES, ModelMetadata
+from engine.ort_session import CPU as _CPU
+from engine.ort_session import CUDA as _CUDA
+from engine.ort_session import DEVICES, Device, open_session, providers_for
 
 log = logging.getLogger(__name__)
 
-Device = Literal["auto", "cuda", "cpu"]
-DEVICES: tuple[str, ...] = ("auto", "cuda", "cpu")
-_CUDA = "CUDAExecutionProvider"
-_CPU = "CPUExecutionProvider"
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,35 +45,6 @@ class ModelOutputs:
 
 
 _FIELDS = ("pose_rotmat", "betas", "cam", "contact", "kp2d_front")
-
-
-def _providers_for(device: str) -> list[str]:
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if device == "cpu":
-        return [_CPU]
-    if device == "cuda" and _CUDA not in available:
-        raise PlantedError(
-            "--device cuda asked for the GPU, but this ONNX Runtime has no CUDA provider "
-            f"(it has {', '.join(available)}); install the gpu extra (onnxruntime-gpu) or use --device cpu"
-        )
-    return [_CUDA, _CPU] if _CUDA in available else [_CPU]
-
-
-def _open_session(path: Path, providers: list[str], threads: int | None):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as err:  # ORT raises its own exception types for bad files
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFileError(f"{path} is not an ONNX model ONNX Runtime can load ({first_line[:200]})") from None
 
 
 def read_metadata(session, source: str) -> ModelMetadata:
@@ -107,7 +76,7 @@ class PoseEstimator:
         if not self.path.is_file():
             raise ModelFileError(f"model file not found: {self.path}")
         self.batch_size = max(int(batch_size), 1)
-        self.session = _open_session(self.path, _providers_for(device), threads)
+        self.session = open_session(self.path, providers_for(device), threads)
         self.metadata = read_metadata(self.session, str(self.path))
         problems = self.metadata.mismatches(
             body_model.model_id, body_model.num_vertices, body_model.contact_vertex_ids
@@ -124,7 +93,7 @@ class PoseEstimator:
         self._input_dtype = np.float16 if "float16" in self._input.type else np.float32
         if self.provider == _CUDA and not self._cuda_works():
             log.warning("the CUDA provider failed on a test batch: running on the CPU instead")
-            self.session = _open_session(self.path, [_CPU], threads)
+            self.session = open_session(self.path, [_CPU], threads)
             self.provider = _CPU
 
     @property

@@ -10,16 +10,33 @@ y up), betas (10,), trans (T, 3) metres (the pelvis is at trans + the rest pelvi
     confidence (T,) float32        per-frame confidence in [0, 1] (0: person missing)
     valid (T,) bool                the pose is usable (seen, or interpolated over a short gap)
     interpolated (T,) bool         the pose was interpolated over a short gap (flagged, not seen)
-    keypoints_2d (T, K, 2) float32 the network's 2D keypoints, video pixels (x right, y down)
-    keypoint_names (K,)
+    keypoints_2d (T, 23, 2) float32 the keypoint stage's fused 2D keypoints (COCO-17, then big toe,
+                                   small toe, heel per foot), video pixels (x right, y down); NaN where
+                                   not estimated (small toes always: no network gives them)
+    keypoint_confidence (T, 23)    their confidence in [0, 1] (0: not estimated)
+    keypoint_names (23,)
+    keypoint_models (2,)           the MoveNet and BlazePose networks that made them
+    keypoint_preset ()             --keypoints (fast, balanced, accurate)
+    keypoint_roi (T, 4)            BlazePose's region per frame: centre x, y, side (px), rotation (rad)
+    blazepose_landmarks (T, 33, 5) BlazePose's own 33 landmarks: x, y px, z (px scale, relative to the hips'
+                                   depth, nearer is smaller), visibility, presence
+    blazepose_world (T, 33, 3)     BlazePose's world landmarks: metres, origin between the hips, x right,
+                                   y down, z away from the camera
+    blazepose_names (33,)
+    movenet_keypoints (T, 17, 3)   MoveNet's own COCO-17: x, y px, score
+    network_keypoints_2d (T, K, 2) the estimation network's 2D keypoints, video pixels (K = 0 without it)
+    network_keypoint_names (K,)
+    estimator ()                   what made the motion: fit, network or network+fit (--estimator)
+    fit_reprojection_px (T,)       with the fit: its median keypoint reprojection error per frame (NaN: unseen)
     frame_indices (T,) int64       the video frame each motion frame comes from
     video_size (2,) int64          width, height in pixels (rotation applied)
     focal_length_px ()             the focal length the root path assumed
-    model_id, model_trained        the estimation model (file name and version; trained or not)
+    model_id, model_trained        the estimation network (file name and version; trained or not; "none"
+                                   when the estimator is fit alone)
     body_model_id                  the body model the poses and shape belong to
     foot_locked ()                 whether foot locking was applied to poses and trans
     settings                       JSON of the CaptureSettings used
-    planted_format_version ()      1
+    planted_format_version ()      2 (1: keypoints_2d held the network's keypoints)
 
 Files load with allow_pickle=False: strings are stored as numpy unicode arrays.
 """
@@ -38,11 +55,14 @@ from engine.errors import MotionFileError
 from engine.motion.motion import Contacts, Motion
 from engine.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 AMASS_KEYS: tuple[str, ...] = ("poses", "betas", "trans", "mocap_framerate", "gender")
 OUR_KEYS: tuple[str, ...] = (
     "contacts", "ground_plane", "ground_plane_camera", "confidence", "valid", "interpolated", "keypoints_2d",
-    "keypoint_names", "frame_indices", "video_size", "focal_length_px", "model_id", "model_trained",
+    "keypoint_confidence", "keypoint_names", "keypoint_models", "keypoint_preset", "keypoint_roi",
+    "blazepose_landmarks", "blazepose_world", "blazepose_names", "movenet_keypoints", "network_keypoints_2d",
+    "network_keypoint_names", "estimator", "fit_reprojection_px",
+    "frame_indices", "video_size", "focal_length_px", "model_id", "model_trained",
     "body_model_id", "foot_locked", "settings", "planted_format_version",
 )
 
@@ -81,6 +101,11 @@ def capture_arrays(result) -> dict[str, np.ndarray]:
     rest_pelvis = motion.skeleton.offsets[0]
     ground = recon.ground_camera
     meta = result.model_metadata
+    t = motion.num_frames
+    network_kp = (np.zeros((t, 0, 2), np.float32) if result.keypoints_px is None
+                  else result.keypoints_px.astype(np.float32))
+    reprojection = (np.full(t, np.nan, np.float32) if result.fit is None
+                    else result.fit.reprojection_px[0].astype(np.float32))
     return {
         "poses": matrix_to_axis_angle(motion.rotations).reshape(motion.num_frames, 72),
         "betas": np.asarray(recon.betas, dtype=np.float64),
@@ -93,17 +118,39 @@ def capture_arrays(result) -> dict[str, np.ndarray]:
         "confidence": recon.confidence.astype(np.float32),
         "valid": recon.masks.valid,
         "interpolated": recon.masks.interpolated,
-        "keypoints_2d": result.keypoints_px.astype(np.float32),
-        "keypoint_names": np.array(meta.keypoint_names, dtype=np.str_),
+        **keypoint_arrays(result),
+        "network_keypoints_2d": network_kp,
+        "network_keypoint_names": np.array(meta.keypoint_names if meta else (), dtype=np.str_),
+        "estimator": np.str_(result.settings.estimator),
+        "fit_reprojection_px": reprojection,
         "frame_indices": result.frame_indices.astype(np.int64),
         "video_size": np.array([result.video.width, result.video.height], dtype=np.int64),
         "focal_length_px": np.float64(recon.focal_length_px),
-        "model_id": np.str_(f"{result.model_path.name} v{meta.model_version}"),
-        "model_trained": np.bool_(meta.trained),
+        "model_id": np.str_(f"{result.model_path.name} v{meta.model_version}" if meta else "none"),
+        "model_trained": np.bool_(meta.trained if meta else False),
         "body_model_id": np.str_(result.body_model_id),
         "foot_locked": np.bool_(result.settings.foot_lock),
         "settings": np.str_(json.dumps(result.settings_dict(), sort_keys=True)),
         "planted_format_version": np.int64(FORMAT_VERSION),
+    }
+
+
+def keypoint_arrays(result) -> dict[str, np.ndarray]:
+    """The keypoint stage's arrays of a CaptureResult (see the module docstring)."""
+    from engine.keypoints.sets import BLAZEPOSE33_NAMES, BODY23_NAMES
+
+    kp = result.keypoints
+    return {
+        "keypoints_2d": kp.points.astype(np.float32),
+        "keypoint_confidence": kp.confidence.astype(np.float32),
+        "keypoint_names": np.array(BODY23_NAMES, dtype=np.str_),
+        "keypoint_models": np.array(result.keypoint_models, dtype=np.str_),
+        "keypoint_preset": np.str_(result.settings.keypoints),
+        "keypoint_roi": kp.roi.astype(np.float32),
+        "blazepose_landmarks": kp.blazepose.astype(np.float32),
+        "blazepose_world": kp.world.astype(np.float32),
+        "blazepose_names": np.array(BLAZEPOSE33_NAMES, dtype=np.str_),
+        "movenet_keypoints": kp.movenet.astype(np.float32),
     }
 
 

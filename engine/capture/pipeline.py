@@ -1,9 +1,11 @@
 """`capture(video) -> CaptureResult`: the whole main job, callable from the CLI, scripts and the add-on.
 
-Stages (each timed): scan (decode + person detection on key frames, track building), infer (decode,
-crops, the network in batches, keypoint-driven crop refinement), reconstruct (world motion, ground,
-gaps, smoothing), foot_lock (planted feet on the SMPL skeleton). The video is decoded twice (scan,
-then infer) so that memory stays flat however long it is: nothing but small per-frame arrays is kept.
+Stages (each timed): scan (decode + person detection on key frames, track building), keypoints (the
+pretrained keypoint networks tracking the person, engine.keypoints), infer (the estimation network on crops
+placed by the keypoints, in batches; estimators "network" and "network+fit"), reconstruct (the world motion,
+ground, gaps, smoothing; with "fit" and "network+fit" the body fitted to the keypoints over time,
+engine.fit), foot_lock (planted feet on the SMPL skeleton). The video is decoded twice (scan, then the
+keypoint and network pass) so that memory stays flat however long it is: only small per-frame arrays stay.
 
 Cancellable: pass a threading.Event as `cancel`; the pipeline checks it between frames and raises
 CaptureCancelled. `progress(stage, done, total)` is called as frames go by (total 0 when unknown).
@@ -21,27 +23,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.capture import models
-from engine.capture.crops import (
-    DEFAULT_PADDING,
-    CropWindows,
-    crop_frame,
-    frame_to_crop_affine,
-    normalise_crops,
-    normalised_to_frame,
-    windows_from_boxes,
-)
+from engine.capture.crops import DEFAULT_PADDING, CropWindows, windows_from_boxes
 from engine.capture.gaps import GapMasks, classify_gaps
-from engine.capture.infer import ModelOutputs, PoseEstimator
-from engine.capture.reconstruct import (
-    FrameEstimates,
-    ReconstructSettings,
-    foot_contact_probability,
-    reconstruct,
-)
+from engine.capture.infer import PoseEstimator
+from engine.capture.keypoint_pass import KeypointPass
+from engine.capture.network_pass import NetworkPass
+from engine.capture.reconstruct import FrameEstimates, ReconstructSettings, reconstruct
 from engine.capture.result import CaptureCancelled, CaptureResult, CaptureSettings
-from engine.capture.track import FrameBoxes, Track, TrackBuilder, choose_track, frame_boxes, refine_windows
+from engine.capture.track import FrameBoxes, Track, TrackBuilder, choose_track, frame_boxes
 from engine.capture.video import VideoReader
 from engine.errors import PlantedError
+from engine.keypoints.stage import KeypointStage
 from engine.motion.motion import Motion
 
 log = logging.getLogger(__name__)
@@ -114,118 +106,35 @@ def _scan(reader: VideoReader, detector, settings: CaptureSettings, progress: Pr
 
 def _add_detections(builder: TrackBuilder, position: int, detections) -> None:
     boxes = np.array([detection_box(d) for d in detections]).reshape(-1, 4)
-    builder.add(position, boxes, np.array([d.score for d in detections]))
+    keypoints = np.array([d.keypoints if d.keypoints is not None and d.keypoints.shape == (4, 2)
+                          else np.full((4, 2), np.nan) for d in detections]).reshape(-1, 4, 2)
+    builder.add(position, boxes, np.array([d.score for d in detections]), keypoints)
 
 
-@dataclass
-class _Accumulator:
-    """Per sampled frame outputs, preallocated: memory grows by a few hundred bytes per frame."""
-
-    num_frames: int
-    num_keypoints: int
-
-    def __post_init__(self) -> None:
-        t = self.num_frames
-        self.pose = np.tile(np.eye(3, dtype=np.float32), (t, 24, 1, 1))
-        self.betas = np.zeros((t, 10), np.float32)
-        self.cam = np.tile(np.array([1.0, 0.0, 0.0], np.float32), (t, 1))
-        self.contact = np.zeros((t, 2), np.float32)
-        self.keypoints = np.zeros((t, self.num_keypoints, 2), np.float32)
-        self.ran = np.zeros(t, bool)
-        self.centre = np.zeros((t, 2))
-        self.height = np.ones(t)
-
-    def store(self, positions: list[int], out: ModelOutputs, windows: CropWindows, num_left: int) -> None:
-        p = np.asarray(positions)
-        self.pose[p] = out.pose_rotmat
-        self.betas[p] = out.betas
-        self.cam[p] = out.cam
-        self.contact[p] = foot_contact_probability(out.contact, num_left)
-        self.keypoints[p] = normalised_to_frame(out.kp2d_front, windows)
-        self.centre[p] = windows.centre
-        self.height[p] = windows.height
-        self.ran[p] = True
-
-    def finite(self) -> np.ndarray:
-        """(T,) bool: frames whose outputs are all finite (a half-precision model can overflow)."""
-        return (np.isfinite(self.pose).all(axis=(1, 2, 3)) & np.isfinite(self.betas).all(axis=1)
-                & np.isfinite(self.cam).all(axis=1) & np.isfinite(self.contact).all(axis=1))
-
-    def windows(self, prior: CropWindows) -> CropWindows:
-        """The crop windows the network saw; the prior's where it did not run."""
-        return CropWindows(np.where(self.ran[:, None], self.centre, prior.centre),
-                           np.where(self.ran, self.height, prior.height))
-
-
-def _infer(reader: VideoReader, estimator: PoseEstimator, boxes: FrameBoxes, windows_all: CropWindows,
-           acc: _Accumulator, settings: CaptureSettings, progress: Progress | None,
-           cancel: threading.Event | None, timings: dict) -> int:
-    """Pass 2: crops of covered frames through the network in batches. Returns how many crops moved."""
-    num_left = estimator.metadata.num_left_contact_vertices
-    spec = estimator.metadata.input
-    batch_pos: list[int] = []
-    batch_frames: list[np.ndarray] = []
-    moved_total = 0
-    t_crop = t_infer = 0.0
+def _second_pass(reader: VideoReader, keypoints: KeypointPass, network: NetworkPass | None, boxes: FrameBoxes,
+                 num_frames: int, progress: Progress | None, cancel: threading.Event | None, timings: dict) -> None:
+    """Pass 2: the keypoint stage on every covered frame, and (with a network) its crops in batches."""
+    t_keypoints = 0.0
     t0 = time.perf_counter()
-
-    def run_batch() -> int:
-        nonlocal t_crop, t_infer
-        windows = CropWindows(windows_all.centre[batch_pos], windows_all.height[batch_pos])
-        t = time.perf_counter()
-        crops = _crops(batch_frames, windows, spec)
-        t_crop += time.perf_counter() - t
-        t = time.perf_counter()
-        out = estimator.run(crops)
-        moved = 0
-        if estimator.trained:
-            # The network's own keypoints move each crop; re-run the frames whose crop was off.
-            refined, moved_mask = refine_windows(windows, normalised_to_frame(out.kp2d_front, windows))
-            if moved_mask.any():
-                sel = np.flatnonzero(moved_mask)
-                sub = CropWindows(refined.centre[sel], refined.height[sel])
-                again = estimator.run(_crops([batch_frames[i] for i in sel], sub, spec))
-                out = _replace_rows(out, sel, again)
-                windows = refined
-                moved = int(moved_mask.sum())
-        t_infer += time.perf_counter() - t
-        acc.store(batch_pos, out, windows, num_left)
-        batch_pos.clear()
-        batch_frames.clear()
-        return moved
-
     covered = boxes.covered
     for position, frame in enumerate(reader.frames(want=lambda p: p < len(covered) and bool(covered[p]))):
         _check_cancel(cancel)
-        if position >= acc.num_frames:
+        if position >= num_frames:
             break
-        if boxes.covered[position]:
-            batch_pos.append(position)
-            batch_frames.append(frame.image)
-            if len(batch_pos) == settings.batch_size:
-                moved_total += run_batch()
+        if covered[position]:
+            t = time.perf_counter()
+            keypoints.frame(position, frame.image)
+            t_keypoints += time.perf_counter() - t
+            if network is not None:
+                network.add(position, frame.image)
         if progress:
-            progress("infer", position + 1, acc.num_frames)
-    if batch_pos:
-        moved_total += run_batch()
-    timings["crop"] = t_crop
-    timings["infer"] = t_infer
-    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0 - t_crop - t_infer
-    return moved_total
-
-
-def _crops(frames: list[np.ndarray], windows: CropWindows, spec) -> np.ndarray:
-    affines = frame_to_crop_affine(windows)
-    return normalise_crops(np.stack([crop_frame(f, a) for f, a in zip(frames, affines, strict=True)]), spec)
-
-
-def _replace_rows(out: ModelOutputs, rows: np.ndarray, new: ModelOutputs) -> ModelOutputs:
-    fields = {}
-    for name in ("pose_rotmat", "betas", "cam", "contact", "kp2d_front"):
-        values = getattr(out, name).copy()
-        values[rows] = getattr(new, name)
-        fields[name] = values
-    return ModelOutputs(**fields)
+            progress("infer", position + 1, num_frames)
+    if network is not None:
+        network.flush()
+        timings.update(network.timings)
+    timings["keypoints"] = t_keypoints
+    spent = sum(timings.get(k, 0.0) for k in ("crop", "infer", "keypoints"))
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0 - spent
 
 
 def capture(video_path: str | os.PathLike, settings: CaptureSettings | None = None,
@@ -244,43 +153,30 @@ def capture(video_path: str | os.PathLike, settings: CaptureSettings | None = No
     t = time.perf_counter()
     reader = VideoReader(video_path, settings.start, settings.end, settings.stride)
     body_model = load_active_body_model(settings.body_model_path)
-    model_path = models.resolve_model_path(settings.model_path)
-    estimator = PoseEstimator(model_path, body_model, settings.device, settings.batch_size, settings.threads)
-    if not estimator.trained:
-        _warn(warnings, models.untrained_warning(model_path))
+    estimator, model_path = None, None
+    if settings.uses_network:
+        model_path = models.resolve_model_path(settings.model_path)
+        estimator = PoseEstimator(model_path, body_model, settings.device, settings.batch_size, settings.threads)
+        if not estimator.trained:
+            _warn(warnings, models.untrained_warning(model_path))
     detector = create_detector(settings.detector)
+    stage = KeypointStage(settings.keypoints, settings.device, settings.threads)
     timings["load"] = time.perf_counter() - t
 
-    tracks, num_frames, frame_indices = _scan(reader, detector, settings, progress, cancel, timings)
-    if reader.broken:
-        _warn(warnings, reader.broken_message)
-    track = choose_track(tracks, settings.track_id)
-    if len(tracks) > 1:
-        log.info("%d people tracked, following track %d (--track-id picks another): %s", len(tracks),
-                 track.track_id, "; ".join(t.describe() for t in tracks))
-    boxes = frame_boxes(track, num_frames, settings.min_detection_score, max_gap=settings.detect_every)
-    if not boxes.covered.any():
-        raise PlantedError("the detector was never sure of a person in this video (all scores under "
-                           f"{settings.min_detection_score}): check that a whole person is in view")
+    tracks, track, boxes, num_frames, frame_indices = _follow(reader, detector, settings, progress, cancel,
+                                                              timings, warnings)
     windows = windows_from_boxes(boxes.boxes, padding=1.0)
-    acc = _Accumulator(num_frames, len(estimator.metadata.keypoint_names))
-    moved = _infer(reader, estimator, boxes, windows, acc, settings, progress, cancel, timings)
-    log.info("keypoints moved %d crops", moved)
+    keypoint_pass = KeypointPass(stage, boxes)
+    network = None if estimator is None else NetworkPass(estimator, keypoint_pass, windows, num_frames,
+                                                           settings.batch_size)
+    _second_pass(reader, keypoint_pass, network, boxes, num_frames, progress, cancel, timings)
 
     _check_cancel(cancel)
     t = time.perf_counter()
-    fps = reader.fps
-    max_gap = max(int(round(settings.max_gap_s * fps)), 0)
-    masks: GapMasks = classify_gaps(acc.ran & boxes.covered & acc.finite(), max_gap)
-    estimates = FrameEstimates(
-        pose_rotmat=acc.pose, betas=acc.betas, cam=acc.cam, foot_contact=acc.contact,
-        keypoints_px=acc.keypoints, windows=acc.windows(windows), score=boxes.scores,
-    )
-    recon = reconstruct(
-        estimates, masks, body_model, fps, (reader.info.width, reader.info.height),
-        ReconstructSettings(focal_length_px=settings.focal_length_px, smoothing=settings.smoothing),
-    )
+    recon, fit, estimates = _reconstruct(settings, keypoint_pass, network, boxes, windows, body_model, reader,
+                                         progress, cancel)
     timings["reconstruct"] = time.perf_counter() - t
+    fps = reader.fps
 
     from engine.capture.motion_file import smpl_motion
 
@@ -292,12 +188,101 @@ def capture(video_path: str | os.PathLike, settings: CaptureSettings | None = No
         timings["foot_lock"] = time.perf_counter() - t
     return CaptureResult(
         motion=motion, unlocked=unlocked, reconstruction=recon, frame_indices=frame_indices,
-        keypoints_px=acc.keypoints, fps=fps, video=reader.info, model_path=model_path,
-        model_metadata=estimator.metadata, body_model_id=body_model.model_id, gender=body_model.gender,
+        keypoints_px=None if network is None else network.outputs.keypoints, fps=fps, video=reader.info,
+        model_path=model_path, model_metadata=None if estimator is None else estimator.metadata,
+        body_model_id=body_model.model_id, gender=body_model.gender,
         settings=settings, tracks=[t.describe() for t in tracks], track_id=track.track_id,
         timings=timings, foot_lock_report=report, warnings=warnings, stream_broken=reader.broken,
-        crop_windows=acc.windows(windows), crops_moved=moved,
+        crop_windows=windows if network is None else network.outputs.windows(windows),
+        crops_moved=0 if network is None else network.moved, keypoints=keypoint_pass.results,
+        keypoint_models=stage.model_names, fit=fit,
     )
+
+
+def _reconstruct(settings: CaptureSettings, keypoints: KeypointPass, network: NetworkPass | None, boxes: FrameBoxes,
+                 windows: CropWindows, body_model, reader: VideoReader, progress: Progress | None,
+                 cancel: threading.Event | None):
+    """The world motion from the network's estimates, the fit, or both (module docstring)."""
+    from engine.capture.fit_reconstruct import network_initial_state, observed_frames, reconstruct_from_fit
+
+    fps = reader.fps
+    size = (reader.info.width, reader.info.height)
+    max_gap = max(int(round(settings.max_gap_s * fps)), 0)
+    recon_settings = ReconstructSettings(focal_length_px=settings.focal_length_px, smoothing=settings.smoothing)
+    estimates = None
+    if network is not None:
+        out = network.outputs
+        estimates = FrameEstimates(
+            pose_rotmat=out.pose, betas=out.betas, cam=out.cam, foot_contact=out.contact,
+            keypoints_px=out.keypoints, windows=out.windows(windows), score=boxes.scores,
+        )
+    if settings.estimator == "network":
+        masks: GapMasks = classify_gaps(network.outputs.ran & boxes.covered & network.outputs.finite(), max_gap)
+        return reconstruct(estimates, masks, body_model, fps, size, recon_settings), None, estimates
+    seen = keypoints.ran & boxes.covered & observed_frames(keypoints.results)
+    if not seen.any():
+        raise PlantedError("the keypoint networks never saw the person clearly enough to fit a body: check that "
+                           "the whole person is in view and lit")
+    masks = classify_gaps(seen, max_gap)
+    initial = None
+    if network is not None:
+        focal = settings.focal_length_px or float(np.hypot(*size))
+        initial = network_initial_state(estimates, body_model, size, focal, masks.observed)
+    recon, fit = reconstruct_from_fit(keypoints.results, masks, body_model, fps, size, recon_settings,
+                                      initial=initial, progress=progress, cancel=cancel)
+    return recon, fit, estimates
+
+
+def _follow(reader: VideoReader, detector, settings: CaptureSettings, progress: Progress | None,
+            cancel: threading.Event | None, timings: dict, warnings: list[str]):
+    """Pass 1 and the track to follow: (tracks, track, its per-frame boxes, frame count, file indices)."""
+    tracks, num_frames, frame_indices = _scan(reader, detector, settings, progress, cancel, timings)
+    if reader.broken:
+        _warn(warnings, reader.broken_message)
+    track = choose_track(tracks, settings.track_id)
+    if len(tracks) > 1:
+        log.info("%d people tracked, following track %d (--track-id picks another): %s", len(tracks),
+                 track.track_id, "; ".join(t.describe() for t in tracks))
+    boxes = frame_boxes(track, num_frames, settings.min_detection_score, max_gap=settings.detect_every)
+    if not boxes.covered.any():
+        raise PlantedError("the detector was never sure of a person in this video (all scores under "
+                           f"{settings.min_detection_score}): check that a whole person is in view")
+    return tracks, track, boxes, num_frames, frame_indices
+
+
+@dataclass(frozen=True, eq=False)
+class TrackedKeypoints:
+    """A video's followed person through the keypoint stage: keypoints (PersonKeypoints, T frames), ran (T,)
+    where the stage ran (the track covered the frame), frame_indices (T,), fps, video (VideoInfo),
+    track_id, warnings."""
+
+    keypoints: object
+    ran: np.ndarray
+    frame_indices: np.ndarray
+    fps: float
+    video: object
+    track_id: int
+    warnings: list[str]
+
+
+def capture_keypoints(video_path: str | os.PathLike, settings: CaptureSettings | None = None,
+                      progress: Progress | None = None, cancel: threading.Event | None = None) -> TrackedKeypoints:
+    """Passes 1 and 2 without an estimator: the followed person's keypoints in every frame (for the
+    multi-view annotator, which fits one body to several videos' keypoints)."""
+    from engine.capture.detector import create_detector
+
+    settings = settings or CaptureSettings()
+    settings.validate()
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    reader = VideoReader(video_path, settings.start, settings.end, settings.stride)
+    stage = KeypointStage(settings.keypoints, settings.device, settings.threads)
+    _, track, boxes, num_frames, frame_indices = _follow(reader, create_detector(settings.detector), settings,
+                                                         progress, cancel, timings, warnings)
+    keypoint_pass = KeypointPass(stage, boxes)
+    _second_pass(reader, keypoint_pass, None, boxes, num_frames, progress, cancel, timings)
+    return TrackedKeypoints(keypoints=keypoint_pass.results, ran=keypoint_pass.ran, frame_indices=frame_indices,
+                            fps=reader.fps, video=reader.info, track_id=track.track_id, warnings=warnings)
 
 
 def _lock_feet(motion: Motion):

@@ -14,6 +14,8 @@ from engine.errors import PlantedError
 from engine.model_contract import ModelMetadata
 from engine.motion.motion import Motion
 
+ESTIMATORS: tuple[str, ...] = ("fit", "network", "network+fit")
+
 
 class CaptureCancelled(PlantedError):
     """The user cancelled a capture."""
@@ -30,9 +32,13 @@ class CaptureSettings:
     the crops hold the person as well as with 1, measured). min_detection_score:
     below it the detector is unsure and the frame is not counted as seen. max_gap_s: gaps up to this
     long are interpolated (and flagged), longer ones are marked missing. batch_size: crops per network
-    call. smoothing: one filter strength (0 off, 1 default). focal_length_px: camera focal length in
-    pixels (None: the frame's diagonal). foot_lock: pin planted feet (on by default). threads: CPU
-    threads for ONNX Runtime (None: all). body_model_path: the body model (None: the active one).
+    call. smoothing: one filter strength (0 off, 1 default). keypoints: the keypoint stage's preset
+    (engine.keypoints.stage.PRESETS: fast, balanced, accurate). estimator: what turns keypoints into motion:
+    "fit" (the body fitted to the keypoints over time, engine.fit; the default until a trained network
+    ships), "network" (the estimation network alone), "network+fit" (the network's poses start the fit).
+    focal_length_px: camera focal length in pixels (None: the frame's diagonal). foot_lock: pin planted feet
+    (on by default). threads: CPU threads for ONNX Runtime (None: all). body_model_path: the body model
+    (None: the active one).
     """
 
     start: int = 0
@@ -47,16 +53,31 @@ class CaptureSettings:
     max_gap_s: float = 0.5
     batch_size: int = 8
     smoothing: float = 1.0
+    keypoints: str = "balanced"
+    estimator: str = "fit"
     focal_length_px: float | None = None
     foot_lock: bool = True
     threads: int | None = None
     body_model_path: str | None = None
+
+    @property
+    def uses_network(self) -> bool:
+        return self.estimator in ("network", "network+fit")
 
     def validate(self) -> None:
         if self.detect_every < 1 or self.batch_size < 1 or self.stride < 1:
             raise PlantedError("detect_every, batch_size and stride must be at least 1")
         if self.smoothing < 0:
             raise PlantedError(f"smoothing strength must be >= 0, got {self.smoothing}")
+        from engine.keypoints.stage import PRESETS
+
+        if self.estimator not in ESTIMATORS:
+            raise PlantedError(f"unknown estimator {self.estimator!r}: choose one of {', '.join(ESTIMATORS)}")
+        if self.model_path and not self.uses_network:
+            raise PlantedError(f"a network model ({self.model_path}) was given, but the estimator 'fit' runs no "
+                               "network: choose the estimator 'network' or 'network+fit' to use it")
+        if self.keypoints not in PRESETS:
+            raise PlantedError(f"unknown keypoint preset {self.keypoints!r}: choose one of {', '.join(PRESETS)}")
         if self.focal_length_px is not None and self.focal_length_px <= 0:
             raise PlantedError(f"focal length must be positive pixels, got {self.focal_length_px}")
 
@@ -68,21 +89,25 @@ class CaptureResult:
     motion: on the SMPL skeleton of the clip's shape (foot-locked when settings.foot_lock), at `fps`.
     unlocked: the same before foot locking. reconstruction: pose, shape, trans, contacts, ground,
     confidence and gap masks (AMASS-style arrays). frame_indices: (T,) file frame of each motion frame.
-    keypoints_px: (T, K, 2) the network's 2D keypoints in frame pixels. timings: stage -> seconds.
+    keypoints_px: (T, K, 2) the network's 2D keypoints in frame pixels (None without the network).
+    model_path, model_metadata: the network's file and contract (None without it). fit: the body fit's own
+    result (engine.fit.sequence.FitResult, the camera's frame) with "fit" and "network+fit". timings: stage -> s.
     warnings: what the user should know (untrained model, broken stream, ...). stream_broken: the
     video stopped decoding before its end (the motion holds what decoded). crop_windows: the crop the
     network saw in each frame (frame px). crops_moved: how many crops the network's keypoints moved.
+    keypoints: the keypoint stage's results per frame (engine.keypoints.stage.PersonKeypoints, frame px;
+    NaN and confidence 0 where it did not run). keypoint_models: its (MoveNet, BlazePose) model names.
     """
 
     motion: Motion
     unlocked: Motion
     reconstruction: Reconstruction
     frame_indices: np.ndarray
-    keypoints_px: np.ndarray
+    keypoints_px: np.ndarray | None
     fps: float
     video: VideoInfo
-    model_path: Path
-    model_metadata: ModelMetadata
+    model_path: Path | None
+    model_metadata: ModelMetadata | None
     body_model_id: str
     gender: str
     settings: CaptureSettings
@@ -94,6 +119,9 @@ class CaptureResult:
     stream_broken: bool = False
     crop_windows: CropWindows | None = None
     crops_moved: int = 0
+    keypoints: object | None = None
+    keypoint_models: tuple[str, ...] = ()
+    fit: object | None = None
 
     @property
     def num_frames(self) -> int:

@@ -45,13 +45,15 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Track:
-    """One person's detections at key frames: positions (sample indices), boxes (n, 4), scores (n,)."""
+    """One person's detections at key frames: positions (sample indices), boxes (n, 4), scores (n,), and
+    the detector's keypoints (n, 4, 2) frame px (NaN for a detector without keypoints)."""
 
     track_id: int
     positions: list[int] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     missed: int = 0
+    keypoints: list[np.ndarray] = field(default_factory=list)
 
     @property
     def weight(self) -> float:
@@ -76,10 +78,12 @@ class TrackBuilder:
         self.finished: list[Track] = []
         self._next_id = 0
 
-    def add(self, position: int, boxes: np.ndarray, scores: np.ndarray) -> None:
-        """Detections of one key frame: boxes (D, 4) frame px, scores (D,)."""
+    def add(self, position: int, boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray | None = None) -> None:
+        """Detections of one key frame: boxes (D, 4) frame px, scores (D,), keypoints (D, 4, 2) or None."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        keypoints = (np.full((len(boxes), 4, 2), np.nan) if keypoints is None
+                     else np.asarray(keypoints, dtype=np.float64).reshape(-1, 4, 2))
         unmatched = set(range(len(boxes)))
         if self.active and len(boxes):
             iou = box_iou(np.stack([t.boxes[-1] for t in self.active]), boxes)
@@ -94,6 +98,7 @@ class TrackBuilder:
                 track.positions.append(position)
                 track.boxes.append(boxes[di])
                 track.scores.append(float(scores[di]))
+                track.keypoints.append(keypoints[di])
                 track.missed = 0
                 taken_tracks.add(ti)
                 unmatched.discard(di)
@@ -103,7 +108,8 @@ class TrackBuilder:
         self.finished += [t for t in self.active if t.missed > self.max_missed]
         self.active = [t for t in self.active if t.missed <= self.max_missed]
         for di in sorted(unmatched):
-            self.active.append(Track(self._next_id, [position], [boxes[di]], [float(scores[di])]))
+            self.active.append(Track(self._next_id, [position], [boxes[di]], [float(scores[di])],
+                                     keypoints=[keypoints[di]]))
             self._next_id += 1
 
     def tracks(self) -> list[Track]:
@@ -128,11 +134,13 @@ def stitch_tracks(tracks: list[Track], max_size_ratio: float = 2.0) -> list[Trac
                 if best is None or chain.positions[-1] > best.positions[-1]:
                     best = chain
         if best is None:
-            chains.append(Track(track.track_id, list(track.positions), list(track.boxes), list(track.scores)))
+            chains.append(Track(track.track_id, list(track.positions), list(track.boxes), list(track.scores),
+                                keypoints=list(track.keypoints)))
         else:
             best.positions += track.positions
             best.boxes += track.boxes
             best.scores += track.scores
+            best.keypoints += track.keypoints
     return sorted(chains, key=lambda t: t.track_id)
 
 
@@ -153,12 +161,14 @@ def choose_track(tracks: list[Track], track_id: int | None = None) -> Track:
 class FrameBoxes:
     """The followed person per sampled frame: boxes (T, 4), scores (T,), detected (T,) bool (a key
     frame with a sure detection), covered (T,) bool (between two key frames of the track no more
-    than `max_gap` sampled frames apart, where interpolating the box is safe)."""
+    than `max_gap` sampled frames apart, where interpolating the box is safe), keypoints (T, 4, 2) the
+    detector's keypoints interpolated likewise (NaN where it gives none)."""
 
     boxes: np.ndarray
     scores: np.ndarray
     detected: np.ndarray
     covered: np.ndarray
+    keypoints: np.ndarray | None = None
 
 
 def frame_boxes(track: Track, num_frames: int, min_score: float, max_gap: int) -> FrameBoxes:
@@ -174,8 +184,11 @@ def frame_boxes(track: Track, num_frames: int, min_score: float, max_gap: int) -
     t = np.arange(num_frames)
     if len(pos_k) == 0:
         return FrameBoxes(np.zeros((num_frames, 4)), np.zeros(num_frames), np.zeros(num_frames, bool),
-                          np.zeros(num_frames, bool))
+                          np.zeros(num_frames, bool), np.full((num_frames, 4, 2), np.nan))
     boxes = np.stack([np.interp(t, pos_k, boxes_k[:, c]) for c in range(4)], axis=1)
+    kp_k = (np.asarray(track.keypoints)[sure].reshape(len(pos_k), 8) if len(track.keypoints) == len(pos)
+            else np.full((len(pos_k), 8), np.nan))
+    keypoints = np.stack([np.interp(t, pos_k, kp_k[:, c]) for c in range(8)], axis=1).reshape(num_frames, 4, 2)
     scores = np.interp(t, pos_k, scores_k)
     detected = np.zeros(num_frames, bool)
     detected[pos_k] = True
@@ -183,7 +196,8 @@ def frame_boxes(track: Track, num_frames: int, min_score: float, max_gap: int) -
     before = (after - (pos_k[after] > t)).clip(0, None)
     gap = pos_k[after] - pos_k[before]
     covered = detected | ((pos_k[before] <= t) & (pos_k[after] >= t) & (gap <= max_gap))
-    return FrameBoxes(boxes=boxes, scores=np.where(covered, scores, 0.0), detected=detected, covered=covered)
+    return FrameBoxes(boxes=boxes, scores=np.where(covered, scores, 0.0), detected=detected, covered=covered,
+                      keypoints=keypoints)
 
 
 def refine_windows(prior: CropWindows, keypoints_px: np.ndarray, accept_iou: float = 0.3,

@@ -42,11 +42,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="follow this person (ids are listed with -v; default: the largest, longest visible)")
     parser.add_argument("--focal-length", type=float, default=None, metavar="PX",
                         help="camera focal length in pixels (default: the frame's diagonal)")
+    parser.add_argument("--estimator", choices=("fit", "network", "network+fit"), default="fit",
+                        help="what turns the keypoints into motion: fit (the body fitted to them over time; the "
+                        "default until a trained network ships), network (the estimation network), network+fit "
+                        "(the network's poses start the fit)")
+    parser.add_argument("--keypoints", choices=("fast", "balanced", "accurate"), default="balanced",
+                        help="keypoint networks: fast (MoveNet Lightning + BlazePose lite), balanced (Thunder + "
+                        "BlazePose full), accurate (Thunder + BlazePose heavy)")
     parser.add_argument("--detector", choices=("auto", "blazepose", "hog"), default="auto", help="person detector")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="crops per network call")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for ONNX Runtime")
+    parser.add_argument("--overlay", metavar="OUT.mp4",
+                        help="also write the video with the captured body drawn over it (planted feet ringed)")
+    parser.add_argument("--triview", metavar="FRAME:OUT.png",
+                        help="also draw front, side and top views of the body at video frame FRAME")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
+
+
+def parse_triview(value: str) -> tuple[int, Path]:
+    """--triview FRAME:OUT.png -> (frame, path); MotionFileError naming the flag when it is malformed."""
+    frame, sep, out = value.partition(":")
+    if not sep or not frame.strip().isdigit() or not out:
+        raise MotionFileError(f"--triview takes FRAME:OUT.png (a video frame number and a .png path), got {value!r}")
+    return int(frame), Path(out)
 
 
 def check_writable(path: Path, suffix: str) -> None:
@@ -98,13 +117,22 @@ def run(args: argparse.Namespace) -> int:
     # OpenCV's own warnings ("backend ... can't be used to capture by name") would double the one-line
     # message the engine gives for the same problem.
     cv2.setLogLevel(2)  # errors only
+    if args.model and args.estimator == "fit":
+        raise MotionFileError("--model gives a network, but --estimator fit runs none: add --estimator network "
+                              "or --estimator network+fit (or leave out --model)")
     output = Path(args.output)
     check_writable(output, ".npz")
     if args.bvh:
         check_writable(Path(args.bvh), ".bvh")
+    if args.overlay:
+        check_writable(Path(args.overlay), ".mp4")
+    triview = parse_triview(args.triview) if args.triview else None
+    if triview:
+        check_writable(triview[1], ".png")
     settings = CaptureSettings(
         start=args.start, end=args.end, stride=args.stride, model_path=args.model, device=args.device,
-        detector=args.detector, track_id=args.track_id, smoothing=args.smoothing,
+        detector=args.detector, track_id=args.track_id, smoothing=args.smoothing, keypoints=args.keypoints,
+        estimator=args.estimator,
         focal_length_px=args.focal_length, foot_lock=not args.no_foot_lock, batch_size=args.batch_size,
         threads=args.threads, body_model_path=getattr(args, "body_model", None),
     )
@@ -122,11 +150,50 @@ def run(args: argparse.Namespace) -> int:
     write_motion_file(output, capture_arrays(result))
     if args.bvh:
         write_capture_bvh(result.motion, args.bvh)
-    result.timings["write"] = time.perf_counter() - t
     outputs = [str(output)] + ([args.bvh] if args.bvh else [])
+    if args.overlay or triview:
+        from engine.body.active import load_active_body_model
+        from engine.render.overlay import write_overlay, write_triview
+
+        body_model = load_active_body_model(settings.body_model_path)
+        if args.overlay:
+            write_overlay(result, body_model, args.overlay, progress=bars)
+            outputs.append(args.overlay)
+        if triview:
+            write_triview(result, body_model, triview[0], triview[1])
+            outputs.append(str(triview[1]))
+        bars.close()
+    result.timings["write"] = time.perf_counter() - t
     print("\n".join(summary_lines(result, outputs, time.perf_counter() - started)))
     # A broken stream still writes what decoded, but scripts must notice: a distinct non-zero status.
     return EXIT_PARTIAL if result.stream_broken else 0
+
+
+def estimator_line(result) -> str:
+    """Which estimator made the motion, with its network and the fit's reprojection error."""
+    import numpy as np
+
+    meta = result.model_metadata
+    parts = [result.settings.estimator]
+    if meta is not None:
+        parts.append(f"network {result.model_path.name} v{meta.model_version} "
+                     f"({'trained' if meta.trained else 'UNTRAINED'})")
+    if result.fit is not None:
+        error = result.fit.reprojection_px[0]
+        if np.isfinite(error).any():
+            parts.append(f"fit reprojection {np.nanmedian(error):.1f} px median")
+    return f"  estimator     {', '.join(parts)}; body {result.body_model_id}"
+
+
+def keypoint_line(result) -> str:
+    """How much of the clip the keypoint stage saw the person in, and with which networks."""
+
+    kp = result.keypoints
+    seen = kp.pose_flag >= 0.5
+    confident = (kp.confidence >= 0.5).sum(axis=1)
+    mean_points = float(confident[seen].mean()) if seen.any() else 0.0
+    return (f"  keypoints     {result.settings.keypoints} ({' + '.join(result.keypoint_models)}): person in "
+            f"{100 * seen.mean():.1f} % of frames, {mean_points:.1f} of 23 points confident there")
 
 
 def summary_lines(result, outputs: list[str], total_s: float) -> list[str]:
@@ -139,8 +206,6 @@ def summary_lines(result, outputs: list[str], total_s: float) -> list[str]:
     valid = masks.valid
     share = result.planted().sum(axis=0) / max(int(valid.sum()), 1)
     fs_before, fs_after = result.foot_sliding_mm()
-    meta = result.model_metadata
-    trained = "trained" if meta.trained else "UNTRAINED"
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
     lines = [
         f"planted capture: {result.video.path.name} -> {', '.join(outputs)}",
@@ -152,7 +217,8 @@ def summary_lines(result, outputs: list[str], total_s: float) -> list[str]:
         f"  foot sliding  {fs_before:.1f} mm before locking, "
         + (f"{fs_after:.1f} mm after" if fs_after is not None else "locking off"),
         f"  person        track {result.track_id} of {len(result.tracks)}",
-        f"  model         {result.model_path.name} v{meta.model_version} ({trained}), body {result.body_model_id}",
+        keypoint_line(result),
+        estimator_line(result),
         f"  time          {stages}; total {total_s:.2f} s ({t / max(total_s, 1e-9):.1f} frames/s)",
     ]
     if not result.planted().any() or not np.isfinite(fs_before):

@@ -13,6 +13,11 @@ one that works offline: 0 and 2 download their models on first use.
 
 --landmarks FILE.npz also saves the 33 image landmarks per frame in pixels, (T, 33, 4) x, y, z,
 visibility, NaN where no person was found: a peer reference for clips that ship none.
+
+--images LIST.txt --out FILE.npz runs it on still images instead (static image mode: its detector on
+every image, then the landmark model), one path a line, and saves `landmarks` (N, 33, 4) pixels as above
+and `ms` (N,) the milliseconds of each `Pose.process` call (scripts/bench/keypoints.py reads them).
+model_complexity 2 (heavy) needs pose_landmark_heavy.tflite in the wheel: setup_blazepose_venv.sh puts it there.
 """
 
 from __future__ import annotations
@@ -65,15 +70,42 @@ def run(video: str, model_complexity: int = 1, max_frames: int | None = None) ->
     return stats, np.asarray(landmarks).reshape(-1, 33, 4)
 
 
+def run_images(paths: list[str], model_complexity: int) -> tuple[np.ndarray, np.ndarray]:
+    import mediapipe as mp
+
+    landmarks = np.full((len(paths), 33, 4), np.nan)
+    ms = np.zeros(len(paths))
+    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=model_complexity,
+                                enable_segmentation=False) as pose:
+        for i, path in enumerate(paths):
+            rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+            t = time.perf_counter()
+            result = pose.process(rgb)
+            ms[i] = 1000 * (time.perf_counter() - t)
+            if result.pose_landmarks is not None:
+                h, w = rgb.shape[:2]
+                landmarks[i] = [[p.x * w, p.y * h, p.z * w, p.visibility] for p in result.pose_landmarks.landmark]
+    return landmarks, ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("video")
+    parser.add_argument("video", nargs="?", help="a video (or use --images)")
+    parser.add_argument("--images", default=None, help="a text file of image paths, one a line (static mode)")
+    parser.add_argument("--out", default=None, help="with --images: the .npz to write")
     parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1, 2),
-                        help="1 = full (default, the only one shipped in the wheel)")
+                        help="0 lite, 1 full (default, in the wheel), 2 heavy (setup_blazepose_venv.sh adds it)")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--landmarks", default=None, help="save (T, 33, 4) pixel landmarks to this .npz")
     args = parser.parse_args()
-    if not os.path.isfile(args.video):
+    if args.images:
+        paths = [line.strip() for line in open(args.images) if line.strip()]
+        landmarks, ms = run_images(paths, args.model_complexity)
+        np.savez_compressed(args.out, landmarks=landmarks, ms=ms)
+        print(json.dumps({"images": len(paths), "found": int(np.isfinite(landmarks[:, 0, 0]).sum()),
+                          "median_ms": float(np.median(ms))}))
+        return
+    if not args.video or not os.path.isfile(args.video):
         sys.exit(f"no such video: {args.video}")
     stats, landmarks = run(args.video, args.model_complexity, args.max_frames)
     if args.landmarks:

@@ -1,0 +1,121 @@
+"""The estimation network inside a capture: crops of the followed person in batches, outputs per frame.
+
+Frames arrive one by one (`add`); every `batch_size` of them go through the network together. A crop is
+placed by the keypoint stage's points (engine.capture.keypoint_pass), else by the detector's box; a
+trained network's own 2D keypoints then move crops that were off and run those again. Outputs are kept in
+preallocated per-frame arrays of a few hundred bytes a frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.capture.crops import CropWindows, crop_frame, frame_to_crop_affine, normalise_crops, normalised_to_frame
+from engine.capture.infer import ModelOutputs, PoseEstimator
+from engine.capture.keypoint_pass import KeypointPass
+from engine.capture.reconstruct import foot_contact_probability
+from engine.capture.track import refine_windows
+
+
+@dataclass
+class NetworkOutputs:
+    """Per sampled frame outputs, preallocated: memory grows by a few hundred bytes per frame."""
+
+    num_frames: int
+    num_keypoints: int
+
+    def __post_init__(self) -> None:
+        t = self.num_frames
+        self.pose = np.tile(np.eye(3, dtype=np.float32), (t, 24, 1, 1))
+        self.betas = np.zeros((t, 10), np.float32)
+        self.cam = np.tile(np.array([1.0, 0.0, 0.0], np.float32), (t, 1))
+        self.contact = np.zeros((t, 2), np.float32)
+        self.keypoints = np.zeros((t, self.num_keypoints, 2), np.float32)
+        self.ran = np.zeros(t, bool)
+        self.centre = np.zeros((t, 2))
+        self.height = np.ones(t)
+
+    def store(self, positions: list[int], out: ModelOutputs, windows: CropWindows, num_left: int) -> None:
+        p = np.asarray(positions)
+        self.pose[p] = out.pose_rotmat
+        self.betas[p] = out.betas
+        self.cam[p] = out.cam
+        self.contact[p] = foot_contact_probability(out.contact, num_left)
+        self.keypoints[p] = normalised_to_frame(out.kp2d_front, windows)
+        self.centre[p] = windows.centre
+        self.height[p] = windows.height
+        self.ran[p] = True
+
+    def finite(self) -> np.ndarray:
+        """(T,) bool: frames whose outputs are all finite (a half-precision model can overflow)."""
+        return (np.isfinite(self.pose).all(axis=(1, 2, 3)) & np.isfinite(self.betas).all(axis=1)
+                & np.isfinite(self.cam).all(axis=1) & np.isfinite(self.contact).all(axis=1))
+
+    def windows(self, prior: CropWindows) -> CropWindows:
+        """The crop windows the network saw; the prior's where it did not run."""
+        return CropWindows(np.where(self.ran[:, None], self.centre, prior.centre),
+                           np.where(self.ran, self.height, prior.height))
+
+
+class NetworkPass:
+    """Batches frames through the network; `timings` gathers crop and infer seconds."""
+
+    def __init__(self, estimator: PoseEstimator, keypoints: KeypointPass, prior: CropWindows, num_frames: int,
+                 batch_size: int):
+        self.estimator = estimator
+        self.keypoints = keypoints
+        self.prior = prior
+        self.batch_size = batch_size
+        self.outputs = NetworkOutputs(num_frames, len(estimator.metadata.keypoint_names))
+        self.moved = 0
+        self.timings = {"crop": 0.0, "infer": 0.0}
+        self._positions: list[int] = []
+        self._frames: list[np.ndarray] = []
+
+    def add(self, position: int, image: np.ndarray) -> None:
+        self._positions.append(position)
+        self._frames.append(image)
+        if len(self._positions) == self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._positions:
+            return
+        positions, frames = self._positions, self._frames
+        meta = self.estimator.metadata
+        windows = self.keypoints.network_windows(
+            positions, CropWindows(self.prior.centre[positions], self.prior.height[positions]))
+        t = time.perf_counter()
+        crops = _crops(frames, windows, meta.input)
+        self.timings["crop"] += time.perf_counter() - t
+        t = time.perf_counter()
+        out = self.estimator.run(crops)
+        if self.estimator.trained:
+            # The network's own keypoints move each crop; re-run the frames whose crop was off.
+            refined, moved = refine_windows(windows, normalised_to_frame(out.kp2d_front, windows))
+            if moved.any():
+                sel = np.flatnonzero(moved)
+                sub = CropWindows(refined.centre[sel], refined.height[sel])
+                out = _replace_rows(out, sel, self.estimator.run(_crops([frames[i] for i in sel], sub, meta.input)))
+                windows = refined
+                self.moved += int(moved.sum())
+        self.timings["infer"] += time.perf_counter() - t
+        self.outputs.store(positions, out, windows, meta.num_left_contact_vertices)
+        self._positions, self._frames = [], []
+
+
+def _crops(frames: list[np.ndarray], windows: CropWindows, spec) -> np.ndarray:
+    affines = frame_to_crop_affine(windows)
+    return normalise_crops(np.stack([crop_frame(f, a) for f, a in zip(frames, affines, strict=True)]), spec)
+
+
+def _replace_rows(out: ModelOutputs, rows: np.ndarray, new: ModelOutputs) -> ModelOutputs:
+    fields = {}
+    for name in ("pose_rotmat", "betas", "cam", "contact", "kp2d_front"):
+        values = getattr(out, name).copy()
+        values[rows] = getattr(new, name)
+        fields[name] = values
+    return ModelOutputs(**fields)

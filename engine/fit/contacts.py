@@ -1,0 +1,87 @@
+"""The ground under a fitted sequence and when each foot touches it.
+
+The ground is the paper's Eq. 4 plane (engine.capture.ground.fit_ground_plane: the lowest point per frame,
+least squares, repeated) on the soles' vertices, found in a frame where the up direction (the person's mean
+up, or a calibration's) is +y, whatever the fit's world is (a camera frame has y down). A foot point is in contact when
+it is near the plane (under 4 cm) and still (under 0.3 m/s), as engine.retarget.contacts measures; a foot
+is planted when its heel or its toe is. Per-vertex labels (Eq. 4, delta = 0.025 m) for the annotator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.body.lbs import body_forward
+from engine.capture.ground import GroundPlane, fit_ground_plane, ground_contacts, level_transform
+from engine.fit.init import rotation_between
+from engine.fit.state import State
+from engine.retarget.contacts import contact_probability_from_motion, foot_probability
+
+_FOOT_POINTS = ("left_heel", "left_big_toe", "right_heel", "right_big_toe")
+
+
+@dataclass(frozen=True, eq=False)
+class FootContacts:
+    """ground: the plane in the fit's world (normal pointing up, out of the floor); up (3,) the person's mean
+    up there; points (T, 4) contact probability of (left heel, left toe, right heel, right toe); contact
+    (T, 2) per foot (left, right)."""
+
+    ground: GroundPlane
+    up: np.ndarray
+    points: np.ndarray
+    contact: np.ndarray
+
+
+def body_up(state: State) -> np.ndarray:
+    """(3,) unit: the pelvis's rest +y in the fit's world, averaged over the frames."""
+    mean = state.rotations[:, 0, :, 1].mean(axis=0)
+    return mean / max(np.linalg.norm(mean), 1e-9)
+
+
+def _to_y_up(up: np.ndarray) -> np.ndarray:
+    """(3, 3) the smallest rotation taking `up` onto +y."""
+    return rotation_between(up[None], np.array([[0.0, 1.0, 0.0]]))[0]
+
+
+def foot_keypoints(body_model, state: State) -> np.ndarray:
+    """(T, 4, 3) heels and big toes (_FOOT_POINTS order), metres, the fit's world."""
+    kp = body_forward(body_model, state.rotations, np.broadcast_to(state.betas, (state.num_frames, len(state.betas))),
+                      state.trans, vertices=False, keypoint_sets=("feet6",)).keypoints["feet6"]
+    names = body_model.keypoint_names["feet6"]
+    return kp[:, [names.index(n) for n in _FOOT_POINTS]]
+
+
+def sole_vertices(body_model, state: State) -> np.ndarray:
+    """(T, Vs, 3) the feet's sole vertices (left, then right), metres, the fit's world."""
+    from engine.fit.kinematics import pose, sole_body
+
+    return pose(sole_body(body_model), state.rotations, state.trans, state.betas).keypoints
+
+
+def ground_from_feet(body_model, state: State, weights: np.ndarray | None = None,
+                     up: np.ndarray | None = None) -> GroundPlane:
+    """Eq. 4's plane under the soles of every frame (weights (T,): 0 drops a frame). up: where up probably is
+    in the fit's world (a calibration's y); None: the person's mean up, all one camera can tell."""
+    up = body_up(state) if up is None else np.asarray(up, np.float64) / np.linalg.norm(up)
+    q = _to_y_up(up)
+    feet = sole_vertices(body_model, state) @ q.T
+    plane = fit_ground_plane(feet, weights=weights, up_prior=np.array([0.0, 1.0, 0.0]))
+    return GroundPlane(normal=q.T @ plane.normal, offset=plane.offset)
+
+
+def foot_contacts(body_model, state: State, fps: float, ground: GroundPlane) -> FootContacts:
+    """Contact probabilities of every frame against `ground` (module docstring)."""
+    up = body_up(state)
+    q = _to_y_up(ground.normal)
+    plane_up = GroundPlane(normal=q @ ground.normal, offset=ground.offset)
+    rot, shift = level_transform(plane_up)
+    levelled = (foot_keypoints(body_model, state) @ q.T) @ rot.T + shift
+    points = contact_probability_from_motion(levelled, fps)
+    return FootContacts(ground=ground, up=up, points=points, contact=foot_probability(points))
+
+
+def vertex_contacts(vertices: np.ndarray, ground: GroundPlane, threshold_m: float = 0.025) -> np.ndarray:
+    """Eq. 4 labels: (T, V, 3) vertices (the fit's world) -> (T, V) bool, within threshold_m of the ground."""
+    return ground_contacts(vertices, ground, threshold_m)
