@@ -15,6 +15,7 @@ from blender_addon.operators.capture import build_capture, capture_inputs, run_c
 from engine.body.active import load_active_body_model
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.body.lbs import body_forward
+from engine.errors import PlantedError
 from engine.retarget.footlock import lock_feet
 from tests.blender_support import (
     DATA,
@@ -164,3 +165,22 @@ def test_motion_file_of_a_capture_imports_as_the_same_body(captured, tmp_path):
     got = world_joint_positions(arm, motion.skeleton.names, np.arange(1, motion.num_frames + 1))
     assert np.abs(got - expected).max() < 1e-3
     assert "planted_contact_L" in arm.keys()  # the file's contacts came along
+
+
+def test_the_default_estimator_fits_the_body_in_blender():
+    """Model Default, Estimator Fit (the panel's defaults): the operator builds the fitted body, says so, and
+    the fit estimator refuses a network model file in the panel's own words."""
+    settings = bpy.context.scene.planted
+    settings.video_path = str(CLIP)
+    settings.model_source, settings.estimator, settings.device = "DEFAULT", "fit", "cpu"
+    settings.use_frame_range, settings.video_frame_start, settings.video_frame_end = True, 0, 15
+    video, capture_settings = capture_inputs(settings)
+    assert capture_settings.estimator == "fit" and capture_settings.model_path is None
+    result = run_capture(video, capture_settings)
+    assert result.fit is not None and np.nanmedian(result.fit.reprojection_px) < 5.0
+    settings.model_source = "FILE"
+    settings.model_path = str(placeholder_model())
+    with pytest.raises(PlantedError, match="Estimator Fit runs none"):
+        capture_inputs(settings)
+    settings.model_source = "DEFAULT"
+    settings.use_frame_range = False

@@ -266,19 +266,24 @@ class TrackedKeypoints:
 
 
 def capture_keypoints(video_path: str | os.PathLike, settings: CaptureSettings | None = None,
-                      progress: Progress | None = None, cancel: threading.Event | None = None) -> TrackedKeypoints:
+                      progress: Progress | None = None, cancel: threading.Event | None = None,
+                      timings: dict | None = None) -> TrackedKeypoints:
     """Passes 1 and 2 without an estimator: the followed person's keypoints in every frame (for the
-    multi-view annotator, which fits one body to several videos' keypoints)."""
+    multi-view annotator, which fits one body to several videos' keypoints). `timings` (a dict) gets each
+    stage's seconds."""
     from engine.capture.detector import create_detector
 
     settings = settings or CaptureSettings()
     settings.validate()
-    timings: dict[str, float] = {}
+    timings = {} if timings is None else timings
     warnings: list[str] = []
+    t = time.perf_counter()
     reader = VideoReader(video_path, settings.start, settings.end, settings.stride)
     stage = KeypointStage(settings.keypoints, settings.device, settings.threads)
-    _, track, boxes, num_frames, frame_indices = _follow(reader, create_detector(settings.detector), settings,
-                                                         progress, cancel, timings, warnings)
+    detector = create_detector(settings.detector)
+    timings["load"] = time.perf_counter() - t
+    _, track, boxes, num_frames, frame_indices = _follow(reader, detector, settings, progress, cancel, timings,
+                                                         warnings)
     keypoint_pass = KeypointPass(stage, boxes)
     _second_pass(reader, keypoint_pass, None, boxes, num_frames, progress, cancel, timings)
     return TrackedKeypoints(keypoints=keypoint_pass.results, ran=keypoint_pass.ran, frame_indices=frame_indices,

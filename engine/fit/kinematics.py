@@ -96,8 +96,11 @@ class FitBody:
         verts = np.asarray(model.v_template, np.float64)[support]  # (S, 3)
         dirs = np.asarray(model.shapedirs, np.float64)[support]  # (S, 3, B)
         mix = dense @ weights
-        mix_points = np.einsum("ks,sj,sc->kjc", dense, weights, verts, optimize=True)
-        mix_dirs = np.einsum("ks,sj,scb->kjcb", dense, weights, dirs, optimize=True)
+        # sum over support vertices s of r_ks w_sj x_s, one matrix product per coordinate of x
+        k, s = dense.shape
+        mix_points = ((dense[:, None, :] * verts.T[None]) @ weights).transpose(0, 2, 1)  # (K, J, 3)
+        flat = dirs.reshape(s, -1)  # (S, 3 * B)
+        mix_dirs = ((dense[:, None, :] * flat.T[None]) @ weights).transpose(0, 2, 1).reshape(k, -1, 3, dirs.shape[-1])
         jreg = model.joint_regressor
         rest = np.asarray(jreg @ np.asarray(model.v_template, np.float64))
         joint_dirs = np.asarray(jreg @ np.asarray(model.shapedirs, np.float64).reshape(model.num_vertices, -1))

@@ -66,15 +66,19 @@ class FitWeights:
 @dataclass(frozen=True)
 class FitSettings:
     """weights; free_joints: the SMPL joints whose rotations the fit may change (None: all it can; the root
-    translation moves only when the pelvis is free); window and overlap (frames); iterations per window and
-    stage; fit_shape: solve the betas (else hold them at `betas`); ground: stage 2 (ground, planted feet);
+    translation moves only when the pelvis is free); window and overlap (frames); iterations per window in
+    stage 1 and in stage 2 (which starts from stage 1's converged poses); tolerance: a window stops when an
+    iteration lowers its cost by less than this share; fit_shape: solve the betas (else hold them at `betas`);
+    ground: stage 2 (ground, planted feet);
     ground_up: the world's up where it is known (calibrated cameras), else the person's mean up is used."""
 
     weights: FitWeights = field(default_factory=FitWeights)
     free_joints: tuple[int, ...] | None = None
     window: int = 120
     overlap: int = 20
-    iterations: int = 12
+    iterations: int = 10
+    ground_iterations: int = 5
+    tolerance: float = 3e-3
     fit_shape: bool = True
     ground: bool = True
     ground_up: tuple[float, float, float] | None = None
@@ -214,7 +218,7 @@ def _windows(t: int, window: int, overlap: int) -> list[tuple[int, int]]:
 
 def _solve_windows(body: FitBody, inputs: FitInput, state: State, settings: FitSettings, ground,
                    fit_shape: bool, reports: list, progress: Progress | None, stage: str,
-                   cancel: threading.Event | None) -> State:
+                   cancel: threading.Event | None, iterations: int) -> State:
     t = state.num_frames
     spans = _windows(t, settings.window, settings.overlap)
     out = state.copy()
@@ -229,7 +233,8 @@ def _solve_windows(body: FitBody, inputs: FitInput, state: State, settings: FitS
         evaluate = _window_terms(body, inputs, frames, settings, ground)
         solved, report = levenberg_marquardt(window_state, evaluate, _apply, PARAMS_PER_FRAME,
                                              solve_shape=fit_shape and i == 0, shape_prior=settings.weights.shape_prior,
-                                             max_iterations=settings.iterations, held=held_parameters(settings))
+                                             max_iterations=iterations, tolerance=settings.tolerance,
+                                             held=held_parameters(settings))
         reports.append(report)
         keep_from = s if i == 0 else min(e, done_until - settings.overlap // 2)
         out.rotations[keep_from:e] = solved.rotations[keep_from - s:]
@@ -278,12 +283,14 @@ def fit_sequence(body_model: BodyModel, inputs: FitInput, settings: FitSettings 
     betas = np.zeros(body.num_betas) if settings.betas is None else np.asarray(settings.betas, np.float64)
     state = initial.copy() if initial is not None else initial_state(body, inputs, betas)
     reports: list[SolveReport] = []
-    state = _solve_windows(body, inputs, state, settings, None, settings.fit_shape, reports, progress, "fit", cancel)
+    state = _solve_windows(body, inputs, state, settings, None, settings.fit_shape, reports, progress, "fit", cancel,
+                           settings.iterations)
     contacts = None
     if settings.ground:
         contacts = foot_contacts(body_model, state, inputs.fps, ground_from_feet(body_model, state,
                                                                                  up=settings.ground_up))
-        state = _solve_windows(body, inputs, state, settings, contacts, False, reports, progress, "ground", cancel)
+        state = _solve_windows(body, inputs, state, settings, contacts, False, reports, progress, "ground", cancel,
+                               settings.ground_iterations)
         contacts = foot_contacts(body_model, state, inputs.fps, contacts.ground)
     return FitResult(rotations=state.rotations, trans=state.trans, betas=state.betas, contacts=contacts,
                      reprojection_px=reprojection_errors(body, state, inputs.views), reports=reports)

@@ -1,9 +1,9 @@
 """What the fit solves for, and the blocks of residuals it is judged by.
 
-The unknowns of a T-frame window: each frame's rotations of the free joints (every SMPL joint but the two
-hands, which no keypoint sees) as increments on the right of the current rotations (radians, the joint's
-own frame), the root translation (metres), and one shape (betas) for the window. Per frame that is
-P = 3 * 22 + 3 = 69 numbers, laid out joint by joint, then the translation.
+The unknowns of a T-frame window: each frame's rotations of the free joints (every SMPL joint but the wrists
+and hands: they turn only the hands, which no keypoint sees) as increments on the right of the current
+rotations (radians, the joint's own frame), the root translation (metres), and one shape (betas) for the
+window. Per frame that is P = 3 * 20 + 3 = 63 numbers, laid out joint by joint, then the translation.
 
 A residual block is a set of rows, each already divided by its standard deviation and multiplied by the
 square root of its weight, with its Jacobian: per frame (rows that look at one frame) or temporal (rows
@@ -18,7 +18,8 @@ import numpy as np
 
 from engine.body.joints import SMPL_JOINT_NAMES
 
-FREE_JOINTS: np.ndarray = np.array([j for j, n in enumerate(SMPL_JOINT_NAMES) if not n.endswith("_hand")])
+FREE_JOINTS: np.ndarray = np.array([j for j, n in enumerate(SMPL_JOINT_NAMES)
+                                    if not (n.endswith("_hand") or n.endswith("_wrist"))])
 NUM_FREE = len(FREE_JOINTS)
 PARAMS_PER_FRAME = 3 * NUM_FREE + 3
 TRANS = slice(3 * NUM_FREE, 3 * NUM_FREE + 3)

@@ -2,7 +2,7 @@
 
 Triangles are drawn back to front (painter's algorithm on their mean depth), each filled with a grey
 shaded by how squarely it faces the camera, then blended over the frame. Planted feet get a marker.
-Coordinates: the camera's frame (x right, y down, z forward, metres) and a pinhole camera (engine.fit.camera).
+Coordinates: any world with a pinhole camera in it (engine.fit.camera), metres.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ _PLANTED_RGB = (255, 60, 60)
 
 def draw_body(image: np.ndarray, vertices: np.ndarray, faces: np.ndarray, camera: Camera, alpha: float = 0.55,
               planted_points: np.ndarray | None = None) -> np.ndarray:
-    """A copy of image (H, W, 3) uint8 RGB with the mesh (V, 3) camera-frame vertices drawn over it.
+    """A copy of image (H, W, 3) uint8 RGB with the mesh (V, 3) (the camera's world) drawn over it.
 
-    planted_points: (N, 3) camera-frame points (planted heels and toes) marked with a red ring.
+    planted_points: (N, 3) points in the same world (planted heels and toes) marked with a red ring.
     """
     out = np.ascontiguousarray(image).copy()
     layer = out.copy()
     pixels, front = camera.project(vertices)
     tri = faces[np.all(front[faces], axis=1)]
-    v = vertices[tri]  # (F, 3, 3)
+    v = camera.to_camera(vertices)[tri]  # (F, 3, 3), the camera's frame: depth order and facing
     normal = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
     view = -v.mean(axis=1)

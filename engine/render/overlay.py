@@ -88,11 +88,13 @@ def write_triview(result, body_model, frame_index: int, path: str | os.PathLike,
     view = rot[2] * np.array([1.0, 0.0, 1.0])  # the camera's viewing direction, horizontal
     view = view / max(np.linalg.norm(view), 1e-9)
     up = np.array([0.0, 1.0, 0.0])
-    right = np.cross(view, -up)
-    centre = verts.mean(axis=0)
-    extent = 1.15 * max(np.ptp(verts, axis=0).max(), 1.0)
-    views = {"front": np.stack([right, -up, view]), "side": np.stack([view, -up, -right]),
-             "top": np.stack([right, view, -up])}
+    right = np.cross(view, up)  # image x: (right, -up, view) must be a right-handed camera frame
+    low = np.minimum(verts.min(axis=0), [np.inf, 0.0, np.inf])  # keep the ground (y = 0) in view
+    high = verts.max(axis=0)
+    centre = (low + high) / 2
+    extent = 1.25 * max((high - low).max(), 1.0)
+    views = {"front": np.stack([right, -up, view]), "side": np.stack([-view, -up, right]),
+             "top": np.stack([right, -view, -up])}
     planted = planted_points(result, body_model, feet, p)
     panels = []
     for name, axes in views.items():

@@ -1,20 +1,24 @@
-"""End-to-end capture speed on the real clips, per stage, beside BlazePose (full) on the same clips.
+"""End-to-end capture speed on the real clips, per keypoint preset and estimator, beside MediaPipe BlazePose.
 
-    .venv/bin/python scripts/bench/capture.py [--runs 3] [--threads 2] [--model PATH] [--device cpu] [--json]
+    .venv/bin/python scripts/bench/capture.py [--runs 3] [--threads 2] [--presets fast,balanced,accurate]
+        [--estimators fit] [--model PATH] [--device cpu] [--json] [--no-blazepose] [--memory]
 
-For each clip of ../shared/data/video: `engine.capture.pipeline.capture` (every frame, foot locking
-on) `--runs` times; the median run's frames/s over the whole pipeline after loading (decode twice,
-detection, crops, network, reconstruction, foot locking), and each stage's milliseconds per frame.
-Model loading is reported apart (a fixed cost, not a per-frame one). ONNX Runtime gets `--threads`
-CPU threads (2: the machines' cores). The same run then calls scripts/bench/blazepose_runner.py in
-.venv-blazepose (scripts/bench/setup_blazepose_venv.sh makes it) on each clip: BlazePose full in
-MediaPipe's video mode, its frames/s including decoding like ours (its own work alone beside it).
+For each clip of ../shared/data/video, in one run:
+- `keypoints`: the capture's person detection, tracking and keypoint stage alone
+  (engine.capture.pipeline.capture_keypoints: what MediaPipe's video mode does too), per preset;
+- `capture`: engine.capture.pipeline.capture end to end (after loading: decoding twice, detection, the
+  keypoint stage, the estimator, reconstruction, foot locking), per preset and estimator (--estimators;
+  network and network+fit use --model or the placeholder);
+- MediaPipe's own Python pipeline, BlazePose full in video mode (.venv-blazepose from
+  scripts/bench/setup_blazepose_venv.sh; scripts/bench/blazepose_runner.py), frames/s including decoding.
+Median of --runs; frames/s over the work after loading (model loading is a fixed cost, reported apart);
+each stage's milliseconds per frame. ONNX Runtime gets --threads CPU threads (2: the machines' cores).
 
-On a GPU machine with onnxruntime-gpu: `--device cuda` (and `--model` an fp16 export from
-`python -m training.export ... --fp16` for the half-precision numbers).
+--memory: peak resident memory of a capture (default settings) of one clip repeated to several lengths,
+each in a fresh process (scripts/bench/capture.py --memory --memory-clip pose_1.mp4 --lengths 400,2400).
 
---json prints one object: {"clips": {name: {"fps", "blazepose_fps", "frames", "stages_ms", ...}},
-"stages_ms": {stage: ms per frame over all clips}, "model", "provider", "threads"}.
+--json prints one object: {"clips": {name: {"frames", "mediapipe_fps", "keypoints_fps": {preset},
+"capture_fps": {"preset/estimator"}, "stages_ms": {...}}}, "presets", "estimators", "threads", "runs"}.
 """
 
 from __future__ import annotations
@@ -26,32 +30,45 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "video"
 CLIPS = ("pose_squats.mp4", "pose_1.mp4", "basketball_dribble.mp4")
 BLAZEPOSE_PYTHON = ROOT / ".venv-blazepose" / "bin" / "python"
-STAGES = ("decode", "detect", "crop", "infer", "reconstruct", "foot_lock")
+STAGES = ("decode", "detect", "keypoints", "crop", "infer", "reconstruct", "foot_lock")
 
 
-def bench_clip(path: pathlib.Path, runs: int, settings) -> dict:
+def _median_run(results, frames_of):
+    work = [sum(v for k, v in r.timings.items() if k != "load") for r in results]
+    pick = results[work.index(statistics.median_low(work))]
+    return pick, frames_of(pick) / statistics.median(work)
+
+
+def bench_keypoints(path: pathlib.Path, runs: int, settings) -> float:
+    """frames/s of detection, tracking and the keypoint stage (no estimator)."""
+    from engine.capture.pipeline import capture_keypoints
+
+    fps = []
+    for _ in range(runs):
+        timings: dict = {}
+        result = capture_keypoints(path, settings, timings=timings)
+        fps.append(len(result.frame_indices) / sum(v for k, v in timings.items() if k != "load"))
+    return statistics.median(fps)
+
+
+def bench_capture(path: pathlib.Path, runs: int, settings) -> dict:
     from engine.capture.pipeline import capture
 
     results = [capture(path, settings) for _ in range(runs)]
-    work = [sum(v for k, v in r.timings.items() if k != "load") for r in results]
-    median_run = results[work.index(statistics.median_low(work))]
-    frames = median_run.num_frames
-    return {
-        "frames": frames,
-        "fps": frames / statistics.median(work),
-        "load_s": statistics.median(r.timings["load"] for r in results),
-        "stages_ms": {s: 1000 * statistics.median(r.timings.get(s, 0.0) for r in results) / frames for s in STAGES},
-        "provider": "",
-    }
+    pick, fps = _median_run(results, lambda r: r.num_frames)
+    return {"fps": fps, "frames": pick.num_frames, "load_s": statistics.median(r.timings["load"] for r in results),
+            "stages_ms": {s: 1000 * statistics.median(r.timings.get(s, 0.0) for r in results) / pick.num_frames
+                          for s in STAGES}}
 
 
-def bench_blazepose(path: pathlib.Path, runs: int) -> dict | None:
+def bench_mediapipe(path: pathlib.Path, runs: int) -> dict | None:
     if not BLAZEPOSE_PYTHON.is_file():
         return None
     stats = []
@@ -63,48 +80,74 @@ def bench_blazepose(path: pathlib.Path, runs: int) -> dict | None:
             return None
         stats.append(json.loads(run.stdout.strip().splitlines()[-1]))
     end_to_end = [s["frames"] / (s["seconds"] + s["decode_seconds"]) for s in stats]
-    own = [s["fps"] for s in stats]
-    return {"fps": statistics.median(end_to_end), "process_fps": statistics.median(own),
-            "detected_frames": stats[0]["detected_frames"], "frames": stats[0]["frames"]}
+    return {"fps": statistics.median(end_to_end), "process_fps": statistics.median(s["fps"] for s in stats)}
+
+
+def peak_memory(clip: pathlib.Path, lengths: list[int]) -> dict[int, float]:
+    """Peak RSS (MiB) of a default capture of `clip` played back and forth to each length, fresh processes."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from capture_support import loop_clip
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in lengths:
+            video = loop_clip(clip, pathlib.Path(tmp) / f"loop{n}.mp4", n)
+            code = ("import resource\nfrom engine.capture.pipeline import CaptureSettings, capture\n"
+                    f"capture({str(video)!r}, CaptureSettings(threads=2))\n"
+                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+            run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+            out[n] = float(run.stdout.strip().splitlines()[-1])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per clip (median)")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime CPU threads")
-    parser.add_argument("--model", default=None, help="model .onnx (default: what `planted capture` uses)")
+    parser.add_argument("--presets", default="fast,balanced,accurate")
+    parser.add_argument("--estimators", default="fit", help="comma-separated: fit, network, network+fit")
+    parser.add_argument("--model", default=None, help="network .onnx for the network estimators")
     parser.add_argument("--device", default="cpu", choices=("auto", "cuda", "cpu"))
-    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--clips", default=",".join(CLIPS), help="comma-separated clip names in ../shared/data/video")
-    parser.add_argument("--no-blazepose", action="store_true", help="skip the BlazePose comparison")
+    parser.add_argument("--no-blazepose", action="store_true", help="skip MediaPipe's BlazePose")
+    parser.add_argument("--memory", action="store_true", help="peak memory at several lengths instead")
+    parser.add_argument("--memory-clip", default="pose_1.mp4")
+    parser.add_argument("--lengths", default="400,1200,2400")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
 
     import logging
 
-    from engine.capture.infer import PoseEstimator
-    from engine.capture.models import resolve_model_path
     from engine.capture.pipeline import CaptureSettings
 
     logging.basicConfig(level=logging.ERROR)
-    model = resolve_model_path(args.model)
-    settings = CaptureSettings(model_path=str(model), device=args.device, threads=args.threads,
-                               batch_size=args.batch_size)
-    from engine.body.active import load_active_body_model
-
-    estimator = PoseEstimator(model, load_active_body_model(), args.device, threads=args.threads)
+    if args.memory:
+        memory = peak_memory(DATA / args.memory_clip, [int(n) for n in args.lengths.split(",")])
+        print(json.dumps(memory) if args.json else "\n".join(f"{n:6d} frames: peak RSS {m:.0f} MiB"
+                                                              for n, m in memory.items()))
+        return 0
+    presets, estimators = args.presets.split(","), args.estimators.split(",")
     clips: dict[str, dict] = {}
     for name in args.clips.split(","):
         path = DATA / name
-        clips[name] = bench_clip(path, args.runs, settings)
-        clips[name]["provider"] = estimator.provider
-        blaze = None if args.no_blazepose else bench_blazepose(path, args.runs)
-        clips[name]["blazepose_fps"] = blaze["fps"] if blaze else None
-        clips[name]["blazepose_process_fps"] = blaze["process_fps"] if blaze else None
-    total_frames = sum(c["frames"] for c in clips.values())
-    stages_ms = {s: sum(c["stages_ms"][s] * c["frames"] for c in clips.values()) / total_frames for s in STAGES}
-    report = {"clips": clips, "stages_ms": stages_ms, "model": model.name, "trained": estimator.trained,
-              "provider": estimator.provider, "threads": args.threads, "runs": args.runs}
+        row: dict = {"keypoints_fps": {}, "capture_fps": {}, "stages_ms": {}}
+        for preset in presets:
+            base = CaptureSettings(device=args.device, threads=args.threads, keypoints=preset)
+            row["keypoints_fps"][preset] = bench_keypoints(path, args.runs, base)
+            for estimator in estimators:
+                from dataclasses import replace
+
+                settings = replace(base, estimator=estimator,
+                                   model_path=args.model if estimator != "fit" else None)
+                got = bench_capture(path, args.runs, settings)
+                row["capture_fps"][f"{preset}/{estimator}"] = got["fps"]
+                row["stages_ms"][f"{preset}/{estimator}"] = got["stages_ms"]
+                row["frames"] = got["frames"]
+        mp = None if args.no_blazepose else bench_mediapipe(path, args.runs)
+        row["mediapipe_fps"] = mp["fps"] if mp else None
+        clips[name] = row
+    report = {"clips": clips, "presets": presets, "estimators": estimators, "threads": args.threads,
+              "runs": args.runs}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -113,19 +156,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(report: dict) -> None:
-    head = f"{'clip':<24}{'frames':>7}{'planted fps':>13}{'BlazePose fps':>15}{'(its own work)':>16}  " + \
-        "  ".join(f"{s:>11}" for s in STAGES)
-    print(f"model {report['model']} ({'trained' if report['trained'] else 'untrained'}), {report['provider']}, "
-          f"{report['threads']} threads, median of {report['runs']} runs; stage columns in ms per frame")
+    presets, estimators = report["presets"], report["estimators"]
+    cols = [f"kp {p}" for p in presets] + [f"{p}/{e}" for p in presets for e in estimators]
+    print(f"frames/s after loading, {report['threads']} threads, median of {report['runs']} runs "
+          "(kp: detection + keypoint stage only, as MediaPipe's video mode; p/e: capture end to end)")
+    head = f"{'clip':<24}{'frames':>7}{'MediaPipe full':>15}" + "".join(f"{c:>22}" for c in cols)
     print(head)
     print("-" * len(head))
     for name, c in report["clips"].items():
-        blaze = f"{c['blazepose_fps']:.1f}" if c["blazepose_fps"] else "n/a"
-        own = f"{c['blazepose_process_fps']:.1f}" if c["blazepose_process_fps"] else "n/a"
-        stages = "  ".join(f"{c['stages_ms'][s]:>11.1f}" for s in STAGES)
-        print(f"{name:<24}{c['frames']:>7}{c['fps']:>13.1f}{blaze:>15}{own:>16}  {stages}")
-    stages = "  ".join(f"{report['stages_ms'][s]:>11.1f}" for s in STAGES)
-    print(f"{'all clips (ms/frame)':<24}{'':>7}{'':>13}{'':>15}{'':>16}  {stages}")
+        mp = f"{c['mediapipe_fps']:.1f}" if c["mediapipe_fps"] else "n/a"
+        cells = [c["keypoints_fps"][p] for p in presets] + [c["capture_fps"][f"{p}/{e}"] for p in presets
+                                                            for e in estimators]
+        print(f"{name:<24}{c['frames']:>7}{mp:>15}" + "".join(f"{v:>22.1f}" for v in cells))
+    print("\nms per frame by stage:")
+    for name, c in report["clips"].items():
+        for key, stages in c["stages_ms"].items():
+            print(f"  {name:<24}{key:<24}" + "  ".join(f"{s} {v:.1f}" for s, v in stages.items() if v > 0.05))
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def bench_monocular(estimators: tuple[str, ...]) -> dict:
     body = load_active_body_model()
     cameras = {c.name: c for c in read_qualisys(MULTIVIEW / "Calib.qca.txt")}
     markers = read_trc(MULTIVIEW / "BalancingTrial_0-100_triangulated.trc")
-    out: dict[str, dict] = {e: {} for e in estimators}
+    out: dict[str, dict] = {e: {} for e in estimators + ("blazepose_world",)}
     for video in sorted(MULTIVIEW.glob("cam*.mp4")):
         cam = cameras[video.stem]
         k = cam.intrinsics
@@ -148,7 +148,19 @@ def bench_monocular(estimators: tuple[str, ...]) -> dict:
             ours = np.concatenate([posed.keypoints["coco17"], posed.keypoints["feet6"]], axis=1)
             pa, mpjpe = joint_errors_mm(in_cam, ours)
             out[estimator][video.stem] = {"pa_mpjpe_mm": float(np.nanmean(pa)), "mpjpe_mm": float(np.nanmean(mpjpe))}
+            if estimator == "fit":  # BlazePose's own world landmarks, raw: hip-centred, so PA-MPJPE only
+                raw = _body23(result.keypoints.world)
+                pa_raw, _ = joint_errors_mm(in_cam, raw + ours[:, [11, 12]].mean(axis=1, keepdims=True))
+                out["blazepose_world"][video.stem] = {"pa_mpjpe_mm": float(np.nanmean(pa_raw)),
+                                                      "mpjpe_mm": float("nan")}
     return out
+
+
+def _body23(blazepose: np.ndarray) -> np.ndarray:
+    from engine.keypoints.sets import BLAZEPOSE_TO_BODY23
+
+    idx = np.maximum(BLAZEPOSE_TO_BODY23, 0)
+    return np.where((BLAZEPOSE_TO_BODY23 >= 0)[None, :, None], blazepose[:, idx], np.nan)
 
 
 def _camera_pose(result, body):
