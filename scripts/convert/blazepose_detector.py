@@ -41,6 +41,7 @@ import onnx
 from onnx import helper
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from parity import square_fit  # noqa: E402
 from tflite_graph import TfliteToOnnx  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -79,13 +80,7 @@ def convert(model_bytes: bytes, store_fp16: bool = True) -> onnx.ModelProto:
 
 def letterbox(frame_rgb: np.ndarray) -> np.ndarray:
     """(224, 224, 3) float32 in [-1, 1]: the frame scaled to fit and centred on black, as the engine does."""
-    h, w = frame_rgb.shape[:2]
-    scale = INPUT_SIZE / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
-    y0, x0 = (INPUT_SIZE - nh) // 2, (INPUT_SIZE - nw) // 2
-    canvas[y0:y0 + nh, x0:x0 + nw] = cv2.resize(frame_rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return canvas.astype(np.float32) / 127.5 - 1.0
+    return square_fit(frame_rgb, INPUT_SIZE, cv2.INTER_LINEAR).astype(np.float32) / 127.5 - 1.0
 
 
 def write_fixture(tflite_path: pathlib.Path, out: pathlib.Path, top: int = 20) -> None:

@@ -32,7 +32,16 @@ import onnx
 from onnx import helper
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from parity import ASSETS, FIXTURES, ROOT, fixture_image, max_abs, verification_images, write_card  # noqa: E402
+from parity import (  # noqa: E402
+    ASSETS,
+    FIXTURES,
+    ROOT,
+    fixture_image,
+    max_abs,
+    save_verified,
+    verification_images,
+    write_card,
+)
 from tflite_graph import TfliteToOnnx  # noqa: E402
 
 PACKAGE = "@mediapipe/pose@0.5.1675469404"
@@ -125,18 +134,14 @@ def main() -> None:
         if not source.is_file():
             sys.exit(f"{source} is missing: run scripts/convert/setup_venv.sh (it unpacks npm {PACKAGE})")
         out = args.out_dir / f"blazepose_landmark_{variant}.onnx"
-        tmp = out.with_suffix(".onnx.tmp")
-        onnx.save(convert(source.read_bytes(), variant), str(tmp))
-        got = run_onnx(tmp, images)
-        figures = parity(run_litert(source, images), got)
-        failed = {k: v for k, v in figures.items() if v > TOLERANCE[k]}
-        figures.update({f"{k} (vs XNNPACK)": v for k, v in parity(run_litert(source, images, False), got).items()})
-        if failed:
-            tmp.unlink()
-            sys.exit(f"{variant}: ONNX differs from LiteRT beyond tolerance: {failed}")
-        tmp.replace(out)
-        summary = ", ".join(f"{k} {v:.1e}" for k, v in figures.items())
-        print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): {summary}")
+
+        def verify(path: pathlib.Path, source=source) -> dict[str, float]:
+            got = run_onnx(path, images)
+            figures = parity(run_litert(source, images), got)
+            xnnpack = parity(run_litert(source, images, False), got)
+            return {**figures, **{f"{k} (vs XNNPACK)": v for k, v in xnnpack.items()}}
+
+        figures = save_verified(convert(source.read_bytes(), variant), out, verify, TOLERANCE, variant)
         write_card(out, f"BlazePose GHUM landmark model ({variant})", [
             f"Converted (modified) from `pose_landmark_{variant}.tflite` in npm `{PACKAGE}` (Apache-2.0, "
             "Copyright Google LLC; license text: LICENSE-mediapipe.txt) by scripts/convert/blazepose_landmarks.py.",

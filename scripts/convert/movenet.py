@@ -35,7 +35,16 @@ import onnx
 from onnx import TensorProto, helper
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from parity import ASSETS, FIXTURES, ROOT, fixture_image, max_abs, verification_images, write_card  # noqa: E402
+from parity import (  # noqa: E402
+    ASSETS,
+    FIXTURES,
+    ROOT,
+    fixture_image,
+    max_abs,
+    save_verified,
+    verification_images,
+    write_card,
+)
 from tfjs_graph import TfjsGraph, TfjsToOnnx, load_tfjs_graph  # noqa: E402
 from tflite_graph import OPSET, prune_to_outputs  # noqa: E402
 
@@ -184,18 +193,13 @@ def main() -> None:
         if not source.is_file():
             sys.exit(f"{source} is missing: run scripts/convert/setup_venv.sh (it unpacks npm {PACKAGE})")
         out = args.out_dir / f"movenet_{variant}.onnx"
-        tmp = out.with_suffix(".onnx.tmp")
-        onnx.save(convert(load_tfjs_graph(source), variant), str(tmp))
         images = verification_images(size)
-        ref, got = run_tfjs(source, images), run_onnx(tmp, images)
-        figures = {"yx": max_abs(ref[..., :2], got[..., :2]), "score": max_abs(ref[..., 2], got[..., 2])}
-        failed = {k: v for k, v in figures.items() if v > TOLERANCE[k]}
-        if failed:
-            tmp.unlink()
-            sys.exit(f"{variant}: ONNX differs from TensorFlow.js beyond tolerance: {failed}")
-        tmp.replace(out)
-        summary = ", ".join(f"{k} {v:.1e}" for k, v in figures.items())
-        print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): {summary}")
+
+        def verify(path: pathlib.Path, source=source, images=images) -> dict[str, float]:
+            ref, got = run_tfjs(source, images), run_onnx(path, images)
+            return {"yx": max_abs(ref[..., :2], got[..., :2]), "score": max_abs(ref[..., 2], got[..., 2])}
+
+        figures = save_verified(convert(load_tfjs_graph(source), variant), out, verify, TOLERANCE, variant)
         write_card(out, f"MoveNet SinglePose {variant.title()}", [
             f"Converted (modified) from `models/movenet-{variant}.json` + `.bin` in npm `{PACKAGE}` (the package is",
             "MIT; MoveNet's weights are Google's, Apache-2.0, tfhub.dev/google/movenet/singlepose/"

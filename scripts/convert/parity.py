@@ -35,14 +35,14 @@ def read_frame(path: pathlib.Path, index: int) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def square_fit(frame: np.ndarray, size: int) -> np.ndarray:
+def square_fit(frame: np.ndarray, size: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     """(size, size, 3) uint8: the whole frame scaled to fit, centred on black."""
     h, w = frame.shape[:2]
     scale = size / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     canvas = np.zeros((size, size, 3), np.uint8)
     y0, x0 = (size - nh) // 2, (size - nw) // 2
-    canvas[y0:y0 + nh, x0:x0 + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+    canvas[y0:y0 + nh, x0:x0 + nw] = cv2.resize(frame, (nw, nh), interpolation=interpolation)
     return canvas
 
 
@@ -81,6 +81,24 @@ def fixture_image(size: int) -> np.ndarray:
 
 def max_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+
+
+def save_verified(model, out: pathlib.Path, verify, tolerance: dict[str, float], what: str) -> dict[str, float]:
+    """Save `model` beside `out`, run verify(tmp_path) -> {figure: value}, keep it as `out` only when every
+    figure named in `tolerance` is within it (else exit naming them); returns the figures."""
+    import onnx
+
+    tmp = out.with_suffix(".onnx.tmp")
+    onnx.save(model, str(tmp))
+    figures = verify(tmp)
+    failed = {k: v for k, v in figures.items() if k in tolerance and v > tolerance[k]}
+    if failed:
+        tmp.unlink()
+        raise SystemExit(f"{what}: the ONNX file differs from the original beyond tolerance: {failed}")
+    tmp.replace(out)
+    summary = ", ".join(f"{k} {v:.1e}" for k, v in figures.items())
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): {summary}")
+    return figures
 
 
 def write_card(onnx_path: pathlib.Path, title: str, lines: list[str], figures: dict) -> pathlib.Path:
