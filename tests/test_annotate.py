@@ -17,7 +17,7 @@ def labels(tmp_path_factory):
     out = tmp_path_factory.mktemp("annotate") / "labels.npz"
     videos = [str(MULTIVIEW / f"cam0{i}.mp4") for i in range(1, 5)]
     code = main(["--calibration", str(MULTIVIEW / "Calib.qca.txt"), "--videos", *videos, "-o", str(out),
-                 "--markers", str(MULTIVIEW / "BalancingTrial_0-100_triangulated.trc"), "--end", "40"])
+                 "--markers", str(MULTIVIEW / "BalancingTrial_0-100_triangulated.trc"), "--end", "40", "-q"])
     assert code == 0
     with np.load(out, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}

@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keypoints", default="balanced", choices=("fast", "balanced", "accurate"))
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--end", type=int, default=None)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
         from engine.atomic import atomic_path
@@ -128,8 +129,14 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.output.suffix != ".npz":
             raise PlantedError(f"-o {args.output} must end in .npz")
-        annotation, inputs, tracked, cameras = run_annotation(args.calibration, args.videos, args.keypoints,
-                                                              args.start, args.end)
+        from engine.cli.capture import ProgressBars
+
+        bars = ProgressBars(enabled=not args.quiet)
+        try:
+            annotation, inputs, tracked, cameras = run_annotation(args.calibration, args.videos, args.keypoints,
+                                                                  args.start, args.end, progress=bars)
+        finally:
+            bars.close()
         arrays = label_arrays(annotation, inputs, tracked, cameras, load_active_body_model())
         lines = [f"reprojection (median px) {c.name}: {np.nanmedian(annotation.fit.reprojection_px[i]):.1f}"
                  for i, c in enumerate(cameras)]

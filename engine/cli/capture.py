@@ -83,29 +83,31 @@ def check_writable(path: Path, suffix: str) -> None:
         raise MotionFileError(f"cannot write {path}: {err.strerror or err}") from None
 
 
-class _Bars:
-    """One tqdm bar per pass, frames/s and ETA shown."""
+class ProgressBars:
+    """A tqdm bar per pass (frames/s and ETA shown): a new stage, or the same stage starting over (the next
+    video of a batch), opens a new bar."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.bars: dict = {}
+        self.stage: str | None = None
+        self.bar = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled:
             return
         from tqdm import tqdm
 
-        if stage not in self.bars:
-            for bar in self.bars.values():
-                bar.close()
-            self.bars[stage] = tqdm(total=total or None, desc=f"{stage:<5}", unit="frame", file=sys.stderr,
-                                    dynamic_ncols=True, leave=True)
-        bar = self.bars[stage]
-        bar.update(done - bar.n)
+        if stage != self.stage or self.bar is None or done < self.bar.n:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total or None, desc=f"{stage:<5}", unit="frame", file=sys.stderr,
+                            dynamic_ncols=True, leave=True)
+        self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         focal_length_px=args.focal_length, foot_lock=not args.no_foot_lock, batch_size=args.batch_size,
         threads=args.threads, body_model_path=getattr(args, "body_model", None),
     )
-    bars = _Bars(enabled=not args.quiet)
+    bars = ProgressBars(enabled=not args.quiet)
     cancel = threading.Event()
     started = time.perf_counter()
     try:
