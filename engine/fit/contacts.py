@@ -4,7 +4,9 @@ The ground is the paper's Eq. 4 plane (engine.capture.ground.fit_ground_plane: t
 least squares, repeated) on the soles' vertices, found in a frame where the up direction (the person's mean
 up, or a calibration's) is +y, whatever the fit's world is (a camera frame has y down). A foot point is in contact when
 it is near the plane (under 4 cm) and still (under 0.3 m/s), as engine.retarget.contacts measures; a foot
-is planted when its heel or its toe is. Per-vertex labels (Eq. 4, delta = 0.025 m) for the annotator.
+is planted when its heel or its toe is. With one camera the speed is the one across the image (the pixel
+speed times depth over focal length): depth is what one camera gets worst, and its jitter would read as a
+moving foot. Per-vertex labels (Eq. 4, delta = 0.025 m) for the annotator.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from engine.body.lbs import body_forward
 from engine.capture.ground import GroundPlane, fit_ground_plane, ground_contacts, level_transform
 from engine.fit.init import rotation_between
 from engine.fit.state import State
-from engine.retarget.contacts import contact_probability_from_motion, foot_probability
+from engine.retarget.contacts import contact_probability, foot_probability, foot_speeds
 
 _FOOT_POINTS = ("left_heel", "left_big_toe", "right_heel", "right_big_toe")
 
@@ -71,15 +73,35 @@ def ground_from_feet(body_model, state: State, weights: np.ndarray | None = None
     return GroundPlane(normal=q.T @ plane.normal, offset=plane.offset)
 
 
-def foot_contacts(body_model, state: State, fps: float, ground: GroundPlane) -> FootContacts:
-    """Contact probabilities of every frame against `ground` (module docstring)."""
+def foot_contacts(body_model, state: State, fps: float, ground: GroundPlane, camera=None) -> FootContacts:
+    """Contact probabilities of every frame against `ground` (module docstring); camera: the one camera of a
+    monocular fit (its image-plane speed is used), or None (3D speed)."""
     up = body_up(state)
     q = _to_y_up(ground.normal)
     plane_up = GroundPlane(normal=q @ ground.normal, offset=ground.offset)
     rot, shift = level_transform(plane_up)
-    levelled = (foot_keypoints(body_model, state) @ q.T) @ rot.T + shift
-    points = contact_probability_from_motion(levelled, fps)
+    feet = foot_keypoints(body_model, state)
+    levelled = (feet @ q.T) @ rot.T + shift
+    heights, speeds = foot_speeds(levelled, fps)
+    if camera is not None:
+        speeds = image_plane_speeds(feet, camera, fps)
+    points = contact_probability(heights, speeds)
     return FootContacts(ground=ground, up=up, points=points, contact=foot_probability(points))
+
+
+def image_plane_speeds(points: np.ndarray, camera, fps: float, smoothing_seconds: float = 0.04) -> np.ndarray:
+    """(T, K, 3) world points -> (T, K) m/s across the camera's image: pixel speed times depth over focal."""
+    from scipy.ndimage import gaussian_filter1d
+
+    pixels, _ = camera.project(points)
+    depth = np.maximum(camera.to_camera(points)[..., 2], 0.1)
+    sigma = smoothing_seconds * fps
+    if sigma > 0.3:
+        pixels = gaussian_filter1d(pixels, sigma, axis=0, mode="nearest")
+    if len(points) < 2:
+        return np.zeros(points.shape[:2])
+    focal = float(np.mean(np.diag(camera.intrinsics)[:2]))
+    return np.linalg.norm(np.gradient(pixels, axis=0), axis=-1) * fps * depth / focal
 
 
 def vertex_contacts(vertices: np.ndarray, ground: GroundPlane, threshold_m: float = 0.025) -> np.ndarray:

@@ -287,10 +287,11 @@ def fit_sequence(body_model: BodyModel, inputs: FitInput, settings: FitSettings 
                            settings.iterations)
     contacts = None
     if settings.ground:
-        contacts = foot_contacts(body_model, state, inputs.fps, ground_from_feet(body_model, state,
-                                                                                 up=settings.ground_up))
+        camera = inputs.views.cameras[0] if len(inputs.views.cameras) == 1 else None
+        ground = ground_from_feet(body_model, state, up=settings.ground_up)
+        contacts = foot_contacts(body_model, state, inputs.fps, ground, camera)
         state = _solve_windows(body, inputs, state, settings, contacts, False, reports, progress, "ground", cancel,
                                settings.ground_iterations)
-        contacts = foot_contacts(body_model, state, inputs.fps, contacts.ground)
+        contacts = foot_contacts(body_model, state, inputs.fps, contacts.ground, camera)
     return FitResult(rotations=state.rotations, trans=state.trans, betas=state.betas, contacts=contacts,
                      reprojection_px=reprojection_errors(body, state, inputs.views), reports=reports)

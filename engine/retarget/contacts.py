@@ -113,6 +113,13 @@ def contact_probability_from_motion(
     ground: (4,) ground levels; None estimates them with `ground_levels`.
     """
     heights, speeds = foot_speeds(points, fps, smoothing_seconds)
+    return contact_probability(heights, speeds, height_threshold, speed_threshold, ground)
+
+
+def contact_probability(heights: np.ndarray, speeds: np.ndarray, height_threshold: float = 0.04,
+                        speed_threshold: float = 0.3, ground: np.ndarray | None = None) -> np.ndarray:
+    """(T, K) heights (m) and speeds (m/s) of foot points -> (T, K) contact probabilities: the product of the
+    low ramp (height above the point's ground level, `ground_levels` when None) and the still ramp."""
     if ground is None:
         ground = ground_levels(heights, speeds, speed_threshold)
     return _ramp(heights - ground, height_threshold) * _ramp(speeds, speed_threshold)
