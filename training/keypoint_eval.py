@@ -17,42 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.body.keypoints import LSP14_NAMES
 from engine.keypoints.roi import Roi
-from engine.keypoints.sets import BLAZEPOSE_TO_BODY23, LSP_LIMB_NAMES, LSP_LIMB_TO_BODY23
+from engine.keypoints.sets import LSP_LIMB_NAMES, LSP_LIMB_TO_BODY23
 from training.data.lsp import LspSet, torso_size
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "keypoint_eval"
 PHOTO_SIDE = 224
 LSP_LIMB_ROWS = np.array([LSP14_NAMES.index(n) for n in LSP_LIMB_NAMES])
-
-
-@dataclass(frozen=True, eq=False)
-class Predictions:
-    """N photos by one network: points (N, P, 2) photo px, confidence (N, P); P = 17 (MoveNet, COCO order)
-    or 33 (BlazePose); rois (N, 4) centre x, y, size, rotation used."""
-
-    points: np.ndarray
-    confidence: np.ndarray
-    rois: np.ndarray
-
-    def body23(self) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 23, 2), (N, 23) in BODY23 order (NaN / 0 where the network has no such point)."""
-        n = len(self.points)
-        if self.points.shape[1] == 17:
-            xy = np.full((n, 23, 2), np.nan)
-            conf = np.zeros((n, 23))
-            xy[:, :17], conf[:, :17] = self.points, self.confidence
-            return xy, conf
-        idx = np.maximum(BLAZEPOSE_TO_BODY23, 0)
-        xy = np.where((BLAZEPOSE_TO_BODY23 >= 0)[None, :, None], self.points[:, idx], np.nan)
-        conf = np.where(BLAZEPOSE_TO_BODY23 >= 0, self.confidence[:, idx], 0.0)
-        return xy, conf
 
 
 def whole_photo_rois(n: int) -> Roi:
@@ -89,22 +65,6 @@ def cached(kind: str, data: LspSet, settings: dict, compute) -> dict[str, np.nda
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     return arrays
-
-
-def run_network(network, data: LspSet, rois: Roi, batch: int = 16) -> Predictions:
-    """A BlazePoseLandmarker or MoveNetEstimator on every photo's region."""
-    points, conf = [], []
-    for start in range(0, len(data), batch):
-        idx = np.arange(start, min(start + batch, len(data)))
-        out = network.run([data.image(i) for i in idx], rois[idx])
-        if hasattr(out, "landmarks"):
-            points.append(out.landmarks[:, :33, :2])
-            conf.append(out.visibility[:, :33])
-        else:
-            points.append(out.points)
-            conf.append(out.score)
-    as_array = np.stack([rois.centre[:, 0], rois.centre[:, 1], rois.size, rois.rotation], axis=1)
-    return Predictions(np.concatenate(points), np.concatenate(conf), as_array)
 
 
 def pck(points_body23: np.ndarray, data: LspSet, threshold: float = 0.2) -> tuple[float, np.ndarray]:

@@ -30,7 +30,7 @@ from engine.fit.camera import Camera
 from engine.fit.sequence import FitInput, FitResult, FitSettings, FitWeights, fit_sequence
 from engine.fit.state import State
 from engine.fit.terms import Views
-from engine.keypoints.sets import BLAZEPOSE_TO_BODY23, BODY23_NAMES
+from engine.keypoints.sets import BODY23_NAMES, blazepose_as_body23
 from engine.keypoints.stage import PersonKeypoints
 
 # A frame counts as seen when BlazePose found the person and this many points are this confident.
@@ -58,11 +58,9 @@ def fit_input(keypoints: PersonKeypoints, observed: np.ndarray, frame_size: tupl
     camera = Camera.monocular(frame_size[0], frame_size[1], focal_px)
     sigma = weights.sigma_2d * person_height_px(keypoints.points, conf)
     views = Views([camera], keypoints.points[None], conf[None], np.array([sigma]))
-    has = BLAZEPOSE_TO_BODY23 >= 0
-    idx = np.maximum(BLAZEPOSE_TO_BODY23, 0)
-    world = np.where(has[None, :, None], keypoints.world[:, idx], np.nan)
+    world = blazepose_as_body23(keypoints.world)
     world = world - 0.5 * (world[:, _HIPS[0]] + world[:, _HIPS[1]])[:, None]
-    visibility = np.where(has[None], keypoints.blazepose[:, idx, 3], 0.0)
+    visibility = blazepose_as_body23(keypoints.blazepose[..., 3], fill=0.0)
     conf_3d = np.where(observed[:, None] & np.isfinite(world).all(-1), visibility * keypoints.pose_flag[:, None], 0.0)
     return FitInput(views=views, fps=fps, points_3d=world, confidence_3d=conf_3d)
 

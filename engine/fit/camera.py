@@ -62,14 +62,6 @@ class Camera:
         d[..., 1, 2] = -fy * x[..., 1] / z**2
         return d @ self.rotation
 
-    def ray(self, pixels: np.ndarray) -> np.ndarray:
-        """(..., 2) pixels -> (..., 3) unit directions in the world."""
-        k = self.intrinsics
-        d = np.stack([(pixels[..., 0] - k[0, 2]) / k[0, 0], (pixels[..., 1] - k[1, 2]) / k[1, 1],
-                      np.ones(pixels.shape[:-1])], axis=-1)
-        d = d @ self.rotation  # R^T d
-        return d / np.linalg.norm(d, axis=-1, keepdims=True)
-
 
 def triangulate(cameras: list[Camera], pixels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Points seen by several cameras, by weighted linear least squares (DLT).

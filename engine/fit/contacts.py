@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.body.lbs import body_forward
-from engine.capture.ground import GroundPlane, fit_ground_plane, ground_contacts, level_transform
-from engine.fit.init import rotation_between
+from engine.capture.ground import GroundPlane, fit_ground_plane, level_transform
 from engine.fit.state import State
 from engine.retarget.contacts import contact_probability, foot_probability, foot_speeds
+from engine.retarget.ik import rotation_between
 
 _FOOT_POINTS = ("left_heel", "left_big_toe", "right_heel", "right_big_toe")
 
@@ -102,8 +102,3 @@ def image_plane_speeds(points: np.ndarray, camera, fps: float, smoothing_seconds
         return np.zeros(points.shape[:2])
     focal = float(np.mean(np.diag(camera.intrinsics)[:2]))
     return np.linalg.norm(np.gradient(pixels, axis=0), axis=-1) * fps * depth / focal
-
-
-def vertex_contacts(vertices: np.ndarray, ground: GroundPlane, threshold_m: float = 0.025) -> np.ndarray:
-    """Eq. 4 labels: (T, V, 3) vertices (the fit's world) -> (T, V) bool, within threshold_m of the ground."""
-    return ground_contacts(vertices, ground, threshold_m)

@@ -14,6 +14,7 @@ import numpy as np
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.fit.camera import Camera
 from engine.fit.kinematics import FitBody, pose
+from engine.retarget.ik import rotation_between
 
 # SMPL joint: (from keypoint, to keypoint) whose direction the joint's bone follows.
 _BONES: dict[str, tuple[str, str]] = {
@@ -23,27 +24,6 @@ _BONES: dict[str, tuple[str, str]] = {
     "left_shoulder": ("left_shoulder", "left_elbow"), "right_shoulder": ("right_shoulder", "right_elbow"),
     "left_elbow": ("left_elbow", "left_wrist"), "right_elbow": ("right_elbow", "right_wrist"),
 }
-
-
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 3), (N, 3) -> (N, 3, 3) the smallest rotations taking direction a onto direction b."""
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    v = np.cross(a, b)
-    c = np.sum(a * b, axis=-1)
-    k = np.zeros(a.shape + (3,))
-    k[:, 0, 1], k[:, 0, 2], k[:, 1, 0] = -v[:, 2], v[:, 1], v[:, 2]
-    k[:, 1, 2], k[:, 2, 0], k[:, 2, 1] = -v[:, 0], -v[:, 1], v[:, 0]
-    factor = np.where(c > -1 + 1e-9, 1.0 / (1.0 + np.maximum(c, -1 + 1e-9)), 0.0)[:, None, None]
-    r = np.eye(3) + k + (k @ k) * factor
-    opposite = c <= -1 + 1e-9  # a half turn about any axis perpendicular to a
-    if opposite.any():
-        axis = np.cross(a[opposite], np.array([1.0, 0.0, 0.0]))
-        axis[np.linalg.norm(axis, axis=1) < 1e-6] = np.cross(a[opposite][np.linalg.norm(axis, axis=1) < 1e-6],
-                                                             np.array([0.0, 1.0, 0.0]))
-        axis /= np.linalg.norm(axis, axis=1, keepdims=True)
-        r[opposite] = 2 * axis[:, :, None] * axis[:, None, :] - np.eye(3)
-    return r
 
 
 def _frame(left: np.ndarray, up: np.ndarray) -> np.ndarray:

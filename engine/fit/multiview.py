@@ -19,14 +19,12 @@ import numpy as np
 
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.body.lbs import body_forward
-from engine.capture.ground import INITIAL_HEIGHT_M, GroundPlane, least_squares_plane, lowest_points
-from engine.fit.contacts import vertex_contacts
+from engine.capture.ground import CONTACT_THRESHOLD_M, GroundPlane, fit_ground_plane, ground_contacts
 from engine.fit.sequence import FitInput, FitResult, FitSettings, FitWeights, fit_sequence
 from engine.fit.state import State
 
 FOOT_JOINTS: tuple[int, ...] = tuple(SMPL_JOINT_NAMES.index(n) for n in (
     "left_knee", "right_knee", "left_ankle", "right_ankle", "left_foot", "right_foot"))
-CONTACT_DELTA_M = 0.025
 # With several views the 2D terms carry the pose; the fit needs no 3D keypoints and a lighter pose prior.
 MULTIVIEW_WEIGHTS = FitWeights(keypoints_3d=0.0, pose_prior=0.003)
 
@@ -67,9 +65,6 @@ def mesh_contacts(body_model, fit: FitResult, chunk: int = 64, iterations: int =
         sl = slice(s, min(s + chunk, t))
         betas = np.broadcast_to(fit.betas, (sl.stop - s, len(fit.betas)))
         meshes.append(body_forward(body_model, fit.rotations[sl], betas, fit.trans[sl]).vertices)
-    plane = GroundPlane.horizontal(INITIAL_HEIGHT_M)
-    for _ in range(iterations):  # the paper's loop: each frame's vertex nearest the plane, then least squares
-        lowest = np.concatenate([lowest_points(m, plane) for m in meshes])
-        plane = least_squares_plane(lowest)
-    contact = np.concatenate([vertex_contacts(m, plane, CONTACT_DELTA_M) for m in meshes], axis=0)
-    return plane, contact
+    vertices = np.concatenate(meshes)
+    plane = fit_ground_plane(vertices, iterations=iterations)
+    return plane, ground_contacts(vertices, plane, CONTACT_THRESHOLD_M)

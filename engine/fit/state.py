@@ -25,11 +25,6 @@ PARAMS_PER_FRAME = 3 * NUM_FREE + 3
 TRANS = slice(3 * NUM_FREE, 3 * NUM_FREE + 3)
 
 
-def rotation_columns(joint_jacobian: np.ndarray) -> np.ndarray:
-    """(..., J, 3) d / d increment of every joint -> (..., 3 * NUM_FREE) the free joints' columns."""
-    return joint_jacobian[..., FREE_JOINTS, :].reshape(joint_jacobian.shape[:-2] + (3 * NUM_FREE,))
-
-
 @dataclass
 class State:
     """rotations (T, 24, 3, 3) parent-relative; trans (T, 3) metres; betas (B,)."""

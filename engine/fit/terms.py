@@ -71,6 +71,17 @@ def geman_mcclure(error: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarr
     return c2 * e2 / (c2 + e2), (c2 / (c2 + e2)) ** 2
 
 
+def _robust(error: np.ndarray, confidence: np.ndarray, weight: float,
+            robust_scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Robust keypoint rows from (..., D) errors in sigmas and (...,) confidences (0 or NaN error: unseen):
+    the errors with unseen ones zeroed, the IRLS row factor sqrt(w * irls) (..., 1), and the robust cost."""
+    seen = np.isfinite(error).all(-1) & (confidence > 0)
+    error = np.where(seen[..., None], error, 0.0)
+    rho, irls = geman_mcclure(np.linalg.norm(error, axis=-1), robust_scale)
+    w = np.where(seen, weight * confidence, 0.0)
+    return error, np.sqrt(w * irls)[..., None], 0.5 * float(np.sum(w * rho))
+
+
 def keypoints_2d(lin: Linearised, views: Views, weight: float, robust_scale: float) -> FrameBlock:
     """Reprojection rows: every view, frame and keypoint, 2 rows (x, y), in units of the view's sigma."""
     kp = lin.posed.keypoints
@@ -78,14 +89,9 @@ def keypoints_2d(lin: Linearised, views: Views, weight: float, robust_scale: flo
     for v, cam in enumerate(views.cameras):
         u, front = cam.project(kp)
         d_u = cam.project_jacobian(kp)  # (T, K, 2, 3)
-        error = (u - views.points[v]) / views.sigma_px[v]
-        seen = np.isfinite(error).all(-1) & front & (views.confidence[v] > 0)
-        error = np.where(seen[..., None], error, 0.0)
-        norm = np.linalg.norm(error, axis=-1)
-        rho, irls = geman_mcclure(norm, robust_scale)
-        w = np.where(seen, weight * views.confidence[v], 0.0)
-        cost += 0.5 * float(np.sum(w * rho))
-        factor = np.sqrt(w * irls)[..., None]  # (T, K, 1)
+        error, factor, view_cost = _robust((u - views.points[v]) / views.sigma_px[v],
+                                           np.where(front, views.confidence[v], 0.0), weight, robust_scale)
+        cost += view_cost
         rows.append((factor * error).reshape(len(kp), -1))
         scaled = (factor / views.sigma_px[v])[..., None] * d_u  # (T, K, 2, 3)
         jacs.append((scaled @ lin.keypoints_jac).reshape(len(kp), -1, PARAMS_PER_FRAME))
@@ -103,19 +109,14 @@ def keypoints_3d(lin: Linearised, points: np.ndarray, confidence: np.ndarray, ax
     kp = lin.posed.keypoints
     centre = 0.5 * (kp[:, hips[0]] + kp[:, hips[1]])
     pred = (kp - centre[:, None]) @ axes.T
-    error = (pred - points) / sigma_m
-    seen = np.isfinite(error).all(-1) & (confidence > 0)
-    error = np.where(seen[..., None], error, 0.0)
-    rho, irls = geman_mcclure(np.linalg.norm(error, axis=-1), robust_scale)
-    w = np.where(seen, weight * confidence, 0.0)
-    factor = np.sqrt(w * irls)[..., None]
+    error, factor, cost = _robust((pred - points) / sigma_m, confidence, weight, robust_scale)
     d_centre = 0.5 * (lin.keypoints_jac[:, hips[0]] + lin.keypoints_jac[:, hips[1]])
     jac = (axes @ (lin.keypoints_jac - d_centre[:, None])) * (factor / sigma_m)[..., None]
     d_centre_b = 0.5 * (lin.keypoints_shape_jac[:, hips[0]] + lin.keypoints_shape_jac[:, hips[1]])
     shape_jac = (axes @ (lin.keypoints_shape_jac - d_centre_b[:, None])) * (factor / sigma_m)[..., None]
     t = len(kp)
     return FrameBlock((factor * error).reshape(t, -1), jac.reshape(t, -1, PARAMS_PER_FRAME),
-                      shape_jac.reshape(t, -1, shape_jac.shape[-1]), 0.5 * float(np.sum(w * rho)))
+                      shape_jac.reshape(t, -1, shape_jac.shape[-1]), cost)
 
 
 def pose_prior(state: State, prior: PosePrior, weight: float) -> FrameBlock:

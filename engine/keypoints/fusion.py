@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ModelFileError
-from engine.keypoints.sets import BLAZEPOSE_TO_BODY23, BODY23_NAMES, SMALL_TOES
+from engine.keypoints.sets import BODY23_NAMES, SMALL_TOES, blazepose_as_body23
 
 FUSION_PATH = Path(__file__).resolve().parents[1] / "assets" / "keypoint_fusion.json"
 _NUM_COCO = 17
@@ -93,11 +93,8 @@ def body23(movenet_xy: np.ndarray | None, movenet_score: np.ndarray | None, blaz
     n = len(movenet_xy) if movenet_xy is not None else len(blazepose_xy)
     xy = np.full((n, len(BODY23_NAMES), 2), np.nan)
     conf = np.zeros((n, len(BODY23_NAMES)))
-    has_bp = BLAZEPOSE_TO_BODY23 >= 0
     if blazepose_xy is not None:
-        idx = BLAZEPOSE_TO_BODY23[has_bp]
-        xy[:, has_bp] = blazepose_xy[:, idx]
-        conf[:, has_bp] = blazepose_visibility[:, idx]
+        xy, conf = blazepose_as_body23(blazepose_xy), blazepose_as_body23(blazepose_visibility, fill=0.0)
     if movenet_xy is not None and blazepose_xy is not None:
         xy[:, :_NUM_COCO], conf[:, :_NUM_COCO] = fuse_coco(
             movenet_xy, movenet_score, xy[:, :_NUM_COCO], conf[:, :_NUM_COCO], params)

@@ -34,6 +34,7 @@ BLAZEPOSE_TO_BODY23: np.ndarray = np.array([
 ])
 SMALL_TOES: tuple[int, ...] = tuple(i for i, n in enumerate(BODY23_NAMES) if n.endswith("small_toe"))
 
+
 # MoveNet predicts COCO-17 in COCO's order: BODY23's first 17.
 MOVENET_TO_BODY23: np.ndarray = np.arange(len(COCO17_NAMES))
 
@@ -47,3 +48,9 @@ LSP_LIMB_TO_BODY23: np.ndarray = np.array([BODY23_NAMES.index(n) for n in LSP_LI
 
 def body23_index(name: str) -> int:
     return BODY23_NAMES.index(name)
+
+
+def blazepose_as_body23(values: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """(N, 33, ...) per BlazePose point -> (N, 23, ...) in BODY23 order, `fill` where BlazePose has no point."""
+    has = (BLAZEPOSE_TO_BODY23 >= 0).reshape((1, -1) + (1,) * (values.ndim - 2))
+    return np.where(has, values[:, np.maximum(BLAZEPOSE_TO_BODY23, 0)], fill)

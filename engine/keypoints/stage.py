@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import PlantedError
-from engine.keypoints.blazepose import PRESENCE_THRESHOLD, BlazePoseLandmarker, BlazePoseOutput
+from engine.keypoints.blazepose import BlazePoseLandmarker, BlazePoseOutput
 from engine.keypoints.fusion import body23, load_fusion
 from engine.keypoints.movenet import MoveNetEstimator, MoveNetOutput
 from engine.keypoints.roi import BLAZEPOSE_ROI_SCALE, Roi, roi_from_alignment
-from engine.keypoints.sets import BODY23_NAMES
 
 # --keypoints presets: (MoveNet, BlazePose), chosen by scripts/bench/keypoints.py (README has the table).
 PRESETS: dict[str, tuple[str, str]] = {
@@ -188,7 +187,3 @@ def _replace_bp(bp: BlazePoseOutput, rows: np.ndarray, new: BlazePoseOutput, new
     return BlazePoseOutput(landmarks=put(bp.landmarks, new.landmarks), visibility=put(bp.visibility, new.visibility),
                            presence=put(bp.presence, new.presence), pose_flag=put(bp.pose_flag, new.pose_flag),
                            world=put(bp.world, new.world), rois=rois)
-
-
-__all__ = ["BODY23_NAMES", "DEFAULT_PRESET", "PRESETS", "KeypointStage", "PersonKeypoints", "PersonTracker",
-           "PRESENCE_THRESHOLD", "seed_rois"]

@@ -64,7 +64,7 @@ def write_overlay(result, body_model, path: str | os.PathLike, progress=None) ->
     return path
 
 
-def _orthographic(vertices: np.ndarray, axes: np.ndarray, size: int, centre: np.ndarray, extent: float) -> Camera:
+def _orthographic(axes: np.ndarray, size: int, centre: np.ndarray, extent: float) -> Camera:
     """A camera looking along axes[2] (rows: image x, image y, view direction) at `centre`, so that `extent`
     metres fill `size` pixels; approximated by a pinhole camera far away (a long lens is orthographic)."""
     distance = 200.0
@@ -98,7 +98,7 @@ def write_triview(result, body_model, frame_index: int, path: str | os.PathLike,
     planted = planted_points(result, body_model, feet, p)
     panels = []
     for name, axes in views.items():
-        cam = _orthographic(verts, axes, size, centre, extent)
+        cam = _orthographic(axes, size, centre, extent)
         canvas = np.full((size, size, 3), 245, np.uint8)
         _draw_ground(canvas, cam, centre, extent, top=name == "top")
         canvas = draw_body(canvas, verts, body_model.faces, cam, alpha=0.9, planted_points=planted)

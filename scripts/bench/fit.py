@@ -144,6 +144,7 @@ def bench_monocular(estimators: tuple[str, ...]) -> dict:
     from engine.body.lbs import body_forward
     from engine.capture.pipeline import CaptureSettings, capture
     from engine.fit.calibration import read_qualisys
+    from engine.keypoints.sets import blazepose_as_body23
     from engine.motion.trc import Markers, read_trc
     from training.markers import joint_errors_mm
 
@@ -163,18 +164,11 @@ def bench_monocular(estimators: tuple[str, ...]) -> dict:
             pa, mpjpe = joint_errors_mm(in_cam, ours)
             out[estimator][video.stem] = {"pa_mpjpe_mm": float(np.nanmean(pa)), "mpjpe_mm": float(np.nanmean(mpjpe))}
             if estimator == "fit":  # BlazePose's own world landmarks, raw: hip-centred, so PA-MPJPE only
-                raw = _body23(result.keypoints.world)
+                raw = blazepose_as_body23(result.keypoints.world)
                 pa_raw, _ = joint_errors_mm(in_cam, raw + ours[:, [11, 12]].mean(axis=1, keepdims=True))
                 out["blazepose_world"][video.stem] = {"pa_mpjpe_mm": float(np.nanmean(pa_raw)),
                                                       "mpjpe_mm": float("nan")}
     return out
-
-
-def _body23(blazepose: np.ndarray) -> np.ndarray:
-    from engine.keypoints.sets import BLAZEPOSE_TO_BODY23
-
-    idx = np.maximum(BLAZEPOSE_TO_BODY23, 0)
-    return np.where((BLAZEPOSE_TO_BODY23 >= 0)[None, :, None], blazepose[:, idx], np.nan)
 
 
 def _camera_pose(result, body):

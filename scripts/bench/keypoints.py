@@ -36,7 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from engine.keypoints.fusion import body23  # noqa: E402
-from engine.keypoints.sets import BLAZEPOSE_TO_BODY23  # noqa: E402
+from engine.keypoints.sets import blazepose_as_body23  # noqa: E402
 from engine.keypoints.stage import PRESETS, KeypointStage  # noqa: E402
 from training.data.lsp import load_split  # noqa: E402
 from training.keypoint_eval import cached, pck, predict_pair, whole_photo_rois  # noqa: E402
@@ -59,11 +59,6 @@ def coco_to_body23(points: np.ndarray) -> np.ndarray:
     return out
 
 
-def blazepose_to_body23(points: np.ndarray) -> np.ndarray:
-    idx = np.maximum(BLAZEPOSE_TO_BODY23, 0)
-    return np.where((BLAZEPOSE_TO_BODY23 >= 0)[None, :, None], points[:, idx, :2], np.nan)
-
-
 def accuracy(data, threads: int) -> dict[str, dict[str, float]]:
     """{mode: {name: pck}} for every single network and preset on `data`."""
     out: dict[str, dict[str, float]] = {}
@@ -71,8 +66,8 @@ def accuracy(data, threads: int) -> dict[str, dict[str, float]]:
         table = {}
         for name, pair in SINGLE.items():
             pred = predict_pair(data, *pair, mode, threads)
-            pts = coco_to_body23(pred["movenet"][..., :2]) if name.startswith("movenet") else blazepose_to_body23(
-                pred["blazepose"])
+            pts = coco_to_body23(pred["movenet"][..., :2]) if name.startswith("movenet") else blazepose_as_body23(
+                pred["blazepose"][..., :2])
             table[name] = pck(pts, data)[0]
         for preset, pair in PRESETS.items():
             stage_fusion = KeypointStage(device="cpu", threads=threads, models=pair).fusion
@@ -128,7 +123,7 @@ def mediapipe(data, variant: str, complexity: int) -> tuple[float, float] | None
                 return {"landmarks": f["landmarks"], "ms": f["ms"]}
 
     result = cached(f"mediapipe{complexity}", data, {"variant": variant, "version": 1}, compute)
-    return pck(blazepose_to_body23(result["landmarks"]), data)[0], float(np.median(result["ms"]))
+    return pck(blazepose_as_body23(result["landmarks"][..., :2]), data)[0], float(np.median(result["ms"]))
 
 
 def main() -> None:
