@@ -9,7 +9,15 @@ from engine.body.active import load_active_body_model
 from engine.body.lbs import body_forward
 from engine.fit import terms
 from engine.fit.camera import Camera, triangulate
-from engine.fit.kinematics import fit_body, joint_rotation_jacobian, keypoint_rotation_jacobian, pose, shape_jacobians
+from engine.fit.kinematics import (
+    fit_body,
+    joint_rotation_jacobian,
+    keypoint_positions,
+    keypoint_rotation_jacobian,
+    pose,
+    shape_jacobians,
+    sole_body,
+)
 from engine.fit.priors import inverse_right_jacobian, joint_limit_residuals, load_pose_prior
 from engine.fit.solver import block_tridiagonal_solve
 from engine.fit.state import FREE_JOINTS, NUM_FREE, PARAMS_PER_FRAME, TRANS, State
@@ -45,6 +53,15 @@ def test_keypoints_are_the_body_models(model, random_pose):
                        keypoint_sets=("coco17", "feet6"))
     kp = np.concatenate([ref.keypoints["coco17"], ref.keypoints["feet6"]], axis=1)
     assert np.abs(posed.keypoints - kp).max() < 1e-6 and np.abs(posed.joints - ref.joints).max() < 1e-9
+
+
+def test_keypoint_positions_match_the_mesh_without_per_bone_parts(model, random_pose):
+    """The clip-wide path (no (T, K, J, 3) parts) gives the skinned mesh's own sole vertices."""
+    rot, trans, betas = random_pose
+    soles = keypoint_positions(sole_body(model), rot, trans, betas)
+    mesh = body_forward(model, rot, np.repeat(betas[None], 3, 0), trans).vertices[:, model.contact_vertex_ids]
+    assert soles.shape == (3, len(model.contact_vertex_ids), 3)
+    assert np.abs(soles - mesh).max() < 1e-6
 
 
 def test_kinematic_jacobians_match_finite_differences(model, random_pose):

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.body.lbs import body_forward
 from engine.capture.ground import GroundPlane, fit_ground_plane, level_transform
 from engine.fit.state import State
 from engine.retarget.contacts import contact_probability, foot_probability, foot_speeds
@@ -49,17 +48,18 @@ def _to_y_up(up: np.ndarray) -> np.ndarray:
 
 def foot_keypoints(body_model, state: State) -> np.ndarray:
     """(T, 4, 3) heels and big toes (_FOOT_POINTS order), metres, the fit's world."""
-    kp = body_forward(body_model, state.rotations, np.broadcast_to(state.betas, (state.num_frames, len(state.betas))),
-                      state.trans, vertices=False, keypoint_sets=("feet6",)).keypoints["feet6"]
-    names = body_model.keypoint_names["feet6"]
-    return kp[:, [names.index(n) for n in _FOOT_POINTS]]
+    from engine.fit.kinematics import fit_body, keypoint_positions
+
+    body = fit_body(body_model)
+    kp = keypoint_positions(body, state.rotations, state.trans, state.betas)
+    return kp[:, [body.names.index(n) for n in _FOOT_POINTS]]
 
 
 def sole_vertices(body_model, state: State) -> np.ndarray:
     """(T, Vs, 3) the feet's sole vertices (left, then right), metres, the fit's world."""
-    from engine.fit.kinematics import pose, sole_body
+    from engine.fit.kinematics import keypoint_positions, sole_body
 
-    return pose(sole_body(body_model), state.rotations, state.trans, state.betas).keypoints
+    return keypoint_positions(sole_body(body_model), state.rotations, state.trans, state.betas)
 
 
 def ground_from_feet(body_model, state: State, weights: np.ndarray | None = None,

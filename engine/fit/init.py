@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.fit.camera import Camera
-from engine.fit.kinematics import FitBody, pose
+from engine.fit.kinematics import FitBody, keypoint_positions, pose
 from engine.retarget.ik import rotation_between
 
 # SMPL joint: (from keypoint, to keypoint) whose direction the joint's bone follows.
@@ -81,7 +81,7 @@ def translation_from_pixels(body: FitBody, rotations: np.ndarray, betas: np.ndar
     Frames with too few keypoints or a solve behind the camera get the median of the others (or a body
     `fallback_depth` metres in front of the camera).
     """
-    kp = pose(body, rotations, np.zeros((len(rotations), 3)), betas).keypoints
+    kp = keypoint_positions(body, rotations, np.zeros((len(rotations), 3)), betas)
     x = camera.to_camera(kp) - camera.translation  # rotated into the camera, no translation
     k = camera.intrinsics
     u = pixels - k[:2, 2]

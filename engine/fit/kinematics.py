@@ -141,9 +141,10 @@ class Posed:
     parts: np.ndarray
 
 
-def pose(body: FitBody, rotations: np.ndarray, trans: np.ndarray, betas: np.ndarray) -> Posed:
-    """Forward kinematics and keypoints: rotations (T, J, 3, 3) parent-relative, trans (T, 3), betas (B,)."""
-    rest, mix_points = body.shaped(betas)
+def forward_kinematics(body: FitBody, rotations: np.ndarray, trans: np.ndarray, rest: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """World rotations (T, J, 3, 3) and joint positions (T, J, 3), metres, from parent-relative rotations
+    (T, J, 3, 3), root translations (T, 3) and the shaped rest joints (J, 3)."""
     t = len(rotations)
     world = np.empty_like(rotations, dtype=np.float64)
     joints = np.empty((t, body.num_joints, 3))
@@ -154,9 +155,32 @@ def pose(body: FitBody, rotations: np.ndarray, trans: np.ndarray, betas: np.ndar
         up = body.parents[level]
         world[:, level] = world[:, up] @ rotations[:, level]
         joints[:, level] = joints[:, up] + np.einsum("tlij,lj->tli", world[:, up], offsets[level])
+    return world, joints
+
+
+def pose(body: FitBody, rotations: np.ndarray, trans: np.ndarray, betas: np.ndarray) -> Posed:
+    """Forward kinematics and keypoints: rotations (T, J, 3, 3) parent-relative, trans (T, 3), betas (B,).
+
+    Keeps each bone's share of each keypoint (T, K, J, 3) for the Jacobians: call it on a window of frames.
+    For positions alone over a whole clip use `keypoint_positions`.
+    """
+    rest, mix_points = body.shaped(betas)
+    world, joints = forward_kinematics(body, rotations, trans, rest)
     local = mix_points - body.mix[..., None] * rest[None]  # (K, J, 3): N - a J
     parts = np.einsum("tjab,kjb->tkja", world, local) + body.mix[None, ..., None] * joints[:, None]
     return Posed(world=world, joints=joints, keypoints=parts.sum(axis=2), parts=parts)
+
+
+def keypoint_positions(body: FitBody, rotations: np.ndarray, trans: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """(T, K, 3) keypoints, metres, as `pose` gives them but without the per-bone parts, so that memory is
+    (T, K, 3) however many keypoints (e.g. the soles' vertices over a whole clip)."""
+    rest, mix_points = body.shaped(betas)
+    world, joints = forward_kinematics(body, rotations, trans, rest)
+    t, j = world.shape[:2]
+    local = mix_points - body.mix[..., None] * rest[None]  # (K, J, 3)
+    # sum over joints j and columns b of W_j[a, b] local[k, j, b]: one (T, 3, J*3) @ (J*3, K) product
+    rotated = world.transpose(0, 2, 1, 3).reshape(t, 3, j * 3) @ local.reshape(len(local), j * 3).T
+    return rotated.transpose(0, 2, 1) + body.mix @ joints
 
 
 def keypoint_rotation_jacobian(body: FitBody, posed: Posed) -> np.ndarray:

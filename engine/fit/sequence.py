@@ -26,7 +26,7 @@ from engine.fit import terms
 from engine.fit.camera import triangulate
 from engine.fit.contacts import FootContacts, foot_contacts, ground_from_feet
 from engine.fit.init import rotations_from_keypoints, translation_from_pixels
-from engine.fit.kinematics import FitBody, fit_body
+from engine.fit.kinematics import FitBody, fit_body, keypoint_positions
 from engine.fit.priors import load_pose_prior
 from engine.fit.solver import SolveReport, levenberg_marquardt
 from engine.fit.state import FREE_JOINTS, NUM_FREE, PARAMS_PER_FRAME, TRANS, State
@@ -145,11 +145,9 @@ def initial_state(body: FitBody, inputs: FitInput, betas: np.ndarray) -> State:
     pts = _fill_missing(pts)
     rotations = rotations_from_keypoints(body, pts, betas)
     if len(views.cameras) > 1:
-        from engine.fit.kinematics import pose
-
-        posed = pose(body, rotations, np.zeros((t, 3)), betas)
+        posed = keypoint_positions(body, rotations, np.zeros((t, 3)), betas)
         hips = [body.names.index("left_hip"), body.names.index("right_hip")]
-        trans = np.nanmean(pts[:, hips], axis=1) - posed.keypoints[:, hips].mean(axis=1)
+        trans = np.nanmean(pts[:, hips], axis=1) - posed[:, hips].mean(axis=1)
         trans = _fill_missing(trans[:, None])[:, 0]
     else:
         trans = translation_from_pixels(body, rotations, betas, views.cameras[0], views.points[0], views.confidence[0])
@@ -260,9 +258,7 @@ def held_parameters(settings: FitSettings) -> np.ndarray | None:
 
 def reprojection_errors(body: FitBody, state: State, views: terms.Views) -> np.ndarray:
     """(V, T) each view's median pixel error over the keypoints seen there (NaN where none)."""
-    from engine.fit.kinematics import pose
-
-    kp = pose(body, state.rotations, state.trans, state.betas).keypoints
+    kp = keypoint_positions(body, state.rotations, state.trans, state.betas)
     out = np.full((len(views.cameras), len(kp)), np.nan)
     for v, cam in enumerate(views.cameras):
         u, front = cam.project(kp)
