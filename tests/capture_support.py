@@ -156,3 +156,61 @@ def clip_with_gaps(out: Path, empty: list[tuple[int, int]], frames: int = 120) -
         writer.write(image)
     writer.release()
     return out
+
+
+def occluded_clip(out: Path, occluded: list[tuple[int, int]], frames: int = 120) -> Path:
+    """pose_1.mp4 (a dancer, 30 fps) with a grey board in front of her in the frames of each [start, end) of
+    `occluded`: the whole body hidden, the room around still in view."""
+    capture = cv2.VideoCapture(str(VIDEO / "pose_1.mp4"))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30, (576, 576))
+    for k in range(frames):
+        ok, image = capture.read()
+        if not ok:
+            break
+        if any(a <= k < b for a, b in occluded):
+            image[:, 60:516] = (128, 128, 128)
+        writer.write(image)
+    writer.release()
+    return out
+
+
+def crossing_clip(out: Path, frames: int = 120) -> tuple[Path, np.ndarray, np.ndarray]:
+    """Two real people, one walking across in front of the other: the dancer of pose_1.mp4 stands still in
+    an 800x288 frame (frame x 256-544) while the squatting woman of pose_squats.mp4 (162x288, with her own
+    background, so she hides the dancer completely while she passes) slides from the right edge to the
+    left one. Returns the clip and each frame's true horizontal centre of the dancer and of the woman (px)."""
+    dancer, woman = cv2.VideoCapture(str(VIDEO / "pose_1.mp4")), cv2.VideoCapture(str(VIDEO / "pose_squats.mp4"))
+    women = []
+    while True:
+        ok, image = woman.read()
+        if not ok:
+            break
+        women.append(cv2.resize(image, (162, 288), interpolation=cv2.INTER_AREA))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30, (800, 288))
+    lefts = np.linspace(800 - 162, 0, frames).round().astype(int)
+    for k in range(frames):
+        ok, a = dancer.read()
+        if not ok:
+            dancer.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, a = dancer.read()
+        canvas = np.full((288, 800, 3), 170, np.uint8)
+        canvas[:, 256:544] = cv2.resize(a, (288, 288), interpolation=cv2.INTER_AREA)
+        canvas[:, lefts[k]:lefts[k] + 162] = women[k % len(women)]
+        writer.write(canvas)
+    writer.release()
+    return out, np.full(frames, 400.0), lefts + 81.0
+
+
+def small_people_frame() -> np.ndarray:
+    """(576, 1024, 3) RGB: four copies of pose_1.mp4's dancer shrunk to 96 px tall (a street seen from afar)
+    on a grey ground, at known places; returns the image (the dancers' centres: SMALL_PEOPLE_CENTRES)."""
+    capture = cv2.VideoCapture(str(VIDEO / "pose_1.mp4"))
+    ok, image = capture.read()
+    small = cv2.resize(image, (128, 128), interpolation=cv2.INTER_AREA)
+    canvas = np.full((576, 1024, 3), 150, np.uint8)
+    for x, y in SMALL_PEOPLE_CENTRES:
+        canvas[y - 64:y + 64, x - 64:x + 64] = small
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
+
+
+SMALL_PEOPLE_CENTRES = ((160, 170), (420, 380), (640, 200), (880, 420))

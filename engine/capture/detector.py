@@ -91,8 +91,9 @@ class PersonDetector(Protocol):
         ...
 
 
-def create_detector(name: str = "auto") -> PersonDetector:
-    """The detector called `name`: "blazepose", "hog", or "auto" (BlazePose; HOG if its model file is gone)."""
+def create_detector(name: str = "auto", min_score: float = _MIN_SCORE) -> PersonDetector:
+    """The detector called `name`: "blazepose", "hog", or "auto" (BlazePose; HOG if its model file is gone).
+    min_score: BlazePose's detections below it are dropped (HOG has no score scale to set)."""
     if name not in DETECTOR_NAMES:
         raise PlantedError(f"unknown person detector {name!r}: choose one of {', '.join(DETECTOR_NAMES)}")
     if name == "hog":
@@ -101,7 +102,7 @@ def create_detector(name: str = "auto") -> PersonDetector:
         log.warning("%s is missing (reinstall planted to restore it); falling back to the HOG person detector",
                     BLAZEPOSE_MODEL_PATH)
         return HogDetector()
-    return BlazePoseDetector()
+    return BlazePoseDetector(min_score=min_score)
 
 
 def check_frame(frame_rgb: np.ndarray) -> None:

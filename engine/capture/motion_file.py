@@ -11,9 +11,12 @@ y up), betas (10,), trans (T, 3) metres (the pelvis is at trans + the rest pelvi
     valid (T,) bool                the pose is usable (seen, or interpolated over a short gap)
     interpolated (T,) bool         the pose was interpolated over a short gap (flagged, not seen)
     keypoints_2d (T, 23, 2) float32 the keypoint stage's fused 2D keypoints (COCO-17, then big toe,
-                                   small toe, heel per foot), video pixels (x right, y down); NaN where
-                                   not estimated (small toes always: no network gives them)
-    keypoint_confidence (T, 23)    their confidence in [0, 1] (0: not estimated)
+                                   small toe, heel per foot), video pixels (x right, y down): as estimated
+                                   on seen frames (NaN for a point not estimated; small toes always, no
+                                   network gives them), interpolated linearly between the seen frames on
+                                   interpolated ones, NaN on missing ones (valid False)
+    keypoint_confidence (T, 23)    their confidence in [0, 1]: the networks' on seen frames, 0 elsewhere
+                                   (interpolated points were not seen)
     keypoint_names (23,)
     keypoint_models (2,)           the MoveNet and BlazePose networks that made them
     keypoint_preset ()             --keypoints (fast, balanced, accurate)
@@ -135,14 +138,26 @@ def capture_arrays(result) -> dict[str, np.ndarray]:
     }
 
 
+def keypoints_through_gaps(points: np.ndarray, confidence: np.ndarray, masks) -> tuple[np.ndarray, np.ndarray]:
+    """(T, K, 2) px and (T, K) keypoints -> what the file holds on each kind of frame (module docstring):
+    seen frames as they are, interpolated frames blended between the seen frames around them (confidence
+    0), missing frames NaN (confidence 0). masks: engine.capture.gaps.GapMasks."""
+    from engine.capture.gaps import fill_linear
+
+    filled = fill_linear(points, masks)
+    filled[masks.missing] = np.nan
+    return filled, np.where(masks.observed[:, None], confidence, 0.0)
+
+
 def keypoint_arrays(result) -> dict[str, np.ndarray]:
     """The keypoint stage's arrays of a CaptureResult (see the module docstring)."""
     from engine.keypoints.sets import BLAZEPOSE33_NAMES, BODY23_NAMES
 
     kp = result.keypoints
+    points, confidence = keypoints_through_gaps(kp.points, kp.confidence, result.reconstruction.masks)
     return {
-        "keypoints_2d": kp.points.astype(np.float32),
-        "keypoint_confidence": kp.confidence.astype(np.float32),
+        "keypoints_2d": points.astype(np.float32),
+        "keypoint_confidence": confidence.astype(np.float32),
         "keypoint_names": np.array(BODY23_NAMES, dtype=np.str_),
         "keypoint_models": np.array(result.keypoint_models, dtype=np.str_),
         "keypoint_preset": np.str_(result.settings.keypoints),

@@ -38,7 +38,10 @@ class CaptureSettings:
     ships), "network" (the estimation network alone), "network+fit" (the network's poses start the fit).
     focal_length_px: camera focal length in pixels (None: the frame's diagonal). foot_lock: pin planted feet
     (on by default). threads: CPU threads for ONNX Runtime (None: all). body_model_path: the body model
-    (None: the active one).
+    (None: the active one). crowd: also look for small, distant people on tiles of the frame (slower,
+    engine.capture.tiles); None: on when a track is picked by id, so that the ids of a listing
+    (engine.capture.track_listing, which turns it on) are the ids a capture follows. fps: the video's frame
+    rate when its file is wrong or silent (frames/s of the file, before the stride; None: the file's).
     """
 
     start: int = 0
@@ -59,6 +62,12 @@ class CaptureSettings:
     foot_lock: bool = True
     threads: int | None = None
     body_model_path: str | None = None
+    crowd: bool | None = None
+    fps: float | None = None
+
+    @property
+    def finds_small_people(self) -> bool:
+        return self.crowd if self.crowd is not None else self.track_id is not None
 
     @property
     def uses_network(self) -> bool:
@@ -80,6 +89,8 @@ class CaptureSettings:
             raise PlantedError(f"unknown keypoint preset {self.keypoints!r}: choose one of {', '.join(PRESETS)}")
         if self.focal_length_px is not None and self.focal_length_px <= 0:
             raise PlantedError(f"focal length must be positive pixels, got {self.focal_length_px}")
+        if self.fps is not None and not 0 < self.fps <= 1000:
+            raise PlantedError(f"the frame rate must be between 0 and 1000 frames/s, got {self.fps}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # A file whose decoder stops this many frames or more before the container's frame count is broken;
 # some containers round their count, so one frame short is not reported.
 _BROKEN_TOLERANCE_FRAMES = 2
+# Frame rates a camera records at (frames/s): outside them the file's header is wrong (a time base read as
+# a rate, a still image's nominal 25, a placeholder 0 or 90000).
+PLAUSIBLE_FPS = (1.0, 480.0)
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,10 @@ class VideoInfo:
     """What the file says about itself, after rotation.
 
     width, height: pixels of the frames the reader yields (rotation metadata applied).
-    fps: the file's frame rate. frame_count: the container's count (0 when it does not say).
+    fps: the frame rate used (frames/s of the file): the file's, or the one given in its place.
+    frame_count: the container's count (0 when it does not say).
     rotation_deg: the display rotation stored in the file (0, 90, 180, 270), already applied.
+    stated_fps: what the file itself says (0 when nothing usable).
     """
 
     path: Path
@@ -47,6 +52,19 @@ class VideoInfo:
     fps: float
     frame_count: int
     rotation_deg: int
+    stated_fps: float = 0.0
+
+    @property
+    def fps_given(self) -> bool:
+        """True when the frame rate was given in place of the file's."""
+        return self.fps != self.stated_fps
+
+    def fps_note(self) -> str:
+        """One line on where the frame rate comes from, for a summary (empty when it is the file's)."""
+        if not self.fps_given:
+            return ""
+        stated = f"{self.stated_fps:g} fps" if self.stated_fps else "no usable frame rate"
+        return f"frame rate {self.fps:g} fps as given (the file says {stated})"
 
 
 @dataclass(frozen=True)
@@ -80,28 +98,32 @@ def _rotation_of(capture: cv2.VideoCapture) -> int:
 _ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Open `path`, decode its first frame, and describe it; raises VideoError when it is unusable."""
+def probe_video(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
+    """Open `path`, decode its first frame, and describe it; raises VideoError when it is unusable.
+    fps: the real frame rate (frames/s) where the file's is wrong or missing (None: the file's)."""
     path = Path(path)
     capture = _open_capture(path)
     try:
         ok, bgr = capture.read()
         if not ok or bgr is None:
             raise VideoError(f"{path} has no frames (zero frames, or none that decode)")
-        return _describe(path, capture, bgr)
+        return _describe(path, capture, bgr, fps)
     finally:
         capture.release()
 
 
-def _describe(path: Path, capture: cv2.VideoCapture, first_bgr: np.ndarray) -> VideoInfo:
-    fps = float(capture.get(cv2.CAP_PROP_FPS))
-    if not np.isfinite(fps) or fps <= 0 or fps > 1000:
-        raise VideoError(f"{path} does not state a usable frame rate ({fps}); re-encode it with a fixed fps")
+def _describe(path: Path, capture: cv2.VideoCapture, first_bgr: np.ndarray, fps: float | None) -> VideoInfo:
+    stated = float(capture.get(cv2.CAP_PROP_FPS))
+    usable = bool(np.isfinite(stated) and PLAUSIBLE_FPS[0] <= stated <= PLAUSIBLE_FPS[1])
+    if fps is None and not usable:
+        raise VideoError(f"{path} states a frame rate of {stated:g} frames/s, which no camera records: the file's "
+                         "header is wrong or missing; give the real rate (planted capture --fps N)")
     rotation = _rotation_of(capture)
     frame = _apply_rotation(first_bgr, rotation, capture)
     return VideoInfo(
-        path=path, width=int(frame.shape[1]), height=int(frame.shape[0]), fps=fps,
+        path=path, width=int(frame.shape[1]), height=int(frame.shape[0]), fps=float(fps or stated),
         frame_count=max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0), rotation_deg=rotation,
+        stated_fps=stated if usable else 0.0,
     )
 
 
@@ -118,15 +140,17 @@ class VideoReader:
     start, end: file frame indices, end exclusive (None: to the end). stride: keep every stride-th
     frame from `start`. Iterating yields `Frame`s; after iteration `frames_decoded` counts what was
     read and `broken` says the stream ended before the container's frame count (what decoded is kept,
-    `broken_message` says so; the caller reports it). Raises VideoError for a missing file, not a
+    `broken_message` says so; the caller reports it). fps: the real frame rate where the file's is wrong
+    (frames/s of the file). Raises VideoError for a missing file, not a
     video, zero frames, or a range outside the video.
     """
 
-    def __init__(self, path: str | os.PathLike, start: int = 0, end: int | None = None, stride: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike, start: int = 0, end: int | None = None, stride: int = 1,
+                 fps: float | None = None) -> None:
         if start < 0 or (end is not None and end <= start) or stride < 1:
             raise VideoError(f"bad frame range: start={start}, end={end}, stride={stride} (need 0 <= start < end, "
                              "stride >= 1)")
-        self.info = probe_video(path)
+        self.info = probe_video(path, fps)
         if self.info.frame_count and start >= self.info.frame_count:
             raise VideoError(f"start frame {start} is past the end of {self.info.path} "
                              f"({self.info.frame_count} frames)")

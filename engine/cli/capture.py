@@ -1,4 +1,7 @@
-"""`planted capture VIDEO -o walk.npz [--bvh walk.bvh]`: a video of one person -> a motion file.
+"""`planted capture VIDEO -o walk.npz [--bvh walk.bvh]`: a video of a person -> a motion file.
+
+`--list-tracks [SHEET.png]` lists the people instead, `--all-tracks` captures each into its own files
+(engine.cli.capture_tracks).
 
 Shows a progress bar per pass (frames/s and ETA) and ends with a one-screen summary. Outputs are
 written atomically; every user mistake ends in one line on stderr and exit status 2. A video whose
@@ -26,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Turn a video of one person into a motion file with planted feet.",
     )
     parser.add_argument("video", help="the video file (anything OpenCV's FFmpeg reads)")
-    parser.add_argument("-o", "--output", required=True, metavar="NPZ", help="motion file to write (.npz)")
+    parser.add_argument("-o", "--output", metavar="NPZ",
+                        help="motion file to write (.npz); with --all-tracks, NAME.npz gives NAME_track<N>.npz")
     parser.add_argument("--bvh", metavar="PATH", help="also write the motion as BVH (SMPL skeleton, metres)")
     parser.add_argument("--model", metavar="PATH",
                         help="estimation model .onnx (default: $PLANTED_MODEL, the shipped one, or the placeholder)")
@@ -39,7 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="temporal smoothing strength: 0 off, 1 default, larger smoother")
     parser.add_argument("--no-foot-lock", action="store_true", help="do not pin planted feet")
     parser.add_argument("--track-id", type=int, default=None, metavar="N",
-                        help="follow this person (ids are listed with -v; default: the largest, longest visible)")
+                        help="follow this person (ids from --list-tracks; default: the largest, longest visible)")
+    parser.add_argument("--list-tracks", nargs="?", const="", default=None, metavar="SHEET.png",
+                        help="list the people tracked in the video (ids, frames, sizes) and write nothing else; "
+                        "with a .png path, also a contact sheet of each person's crops")
+    parser.add_argument("--all-tracks", action="store_true",
+                        help="capture every tracked person, one motion file (and BVH) per person")
+    parser.add_argument("--crowd", action=argparse.BooleanOptionalAction, default=None,
+                        help="also look for small, distant people on tiles of the frame (slower); default: on "
+                        "with --list-tracks, --all-tracks and --track-id, so that their ids agree")
+    parser.add_argument("--fps", type=float, default=None, metavar="N",
+                        help="the video's real frame rate, where its file states a wrong one or none")
     parser.add_argument("--focal-length", type=float, default=None, metavar="PX",
                         help="camera focal length in pixels (default: the frame's diagonal)")
     parser.add_argument("--estimator", choices=("fit", "network", "network+fit"), default="fit",
@@ -110,11 +124,28 @@ class ProgressBars:
             self.bar = None
 
 
+def settings_from(args: argparse.Namespace):
+    """The CaptureSettings the command line asks for."""
+    from engine.capture.pipeline import CaptureSettings
+
+    crowd = args.crowd
+    if crowd is None and (args.list_tracks is not None or args.all_tracks):
+        crowd = True
+    return CaptureSettings(
+        start=args.start, end=args.end, stride=args.stride, model_path=args.model, device=args.device,
+        detector=args.detector, track_id=args.track_id, smoothing=args.smoothing, keypoints=args.keypoints,
+        estimator=args.estimator,
+        focal_length_px=args.focal_length, foot_lock=not args.no_foot_lock, batch_size=args.batch_size,
+        threads=args.threads, body_model_path=getattr(args, "body_model", None), crowd=crowd, fps=args.fps,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
 
     from engine.capture.motion_file import capture_arrays, write_capture_bvh, write_motion_file
-    from engine.capture.pipeline import CaptureSettings, capture
+    from engine.capture.pipeline import capture
+    from engine.cli import capture_tracks
 
     # OpenCV's own warnings ("backend ... can't be used to capture by name") would double the one-line
     # message the engine gives for the same problem.
@@ -122,6 +153,15 @@ def run(args: argparse.Namespace) -> int:
     if args.model and args.estimator == "fit":
         raise MotionFileError("--model gives a network, but --estimator fit runs none: add --estimator network "
                               "or --estimator network+fit (or leave out --model)")
+    if args.list_tracks is not None:
+        return capture_tracks.list_tracks(args, settings_from(args))
+    if args.all_tracks and args.track_id is not None:
+        raise MotionFileError("--all-tracks captures every person and --track-id one: give only one of them")
+    if args.all_tracks and (args.overlay or args.triview):
+        raise MotionFileError("--overlay and --triview draw one person: use them with --track-id, not --all-tracks")
+    if not args.output:
+        raise MotionFileError("give the motion file to write with -o NAME.npz (or --list-tracks to see who is in "
+                              "the video)")
     output = Path(args.output)
     check_writable(output, ".npz")
     if args.bvh:
@@ -131,13 +171,9 @@ def run(args: argparse.Namespace) -> int:
     triview = parse_triview(args.triview) if args.triview else None
     if triview:
         check_writable(triview[1], ".png")
-    settings = CaptureSettings(
-        start=args.start, end=args.end, stride=args.stride, model_path=args.model, device=args.device,
-        detector=args.detector, track_id=args.track_id, smoothing=args.smoothing, keypoints=args.keypoints,
-        estimator=args.estimator,
-        focal_length_px=args.focal_length, foot_lock=not args.no_foot_lock, batch_size=args.batch_size,
-        threads=args.threads, body_model_path=getattr(args, "body_model", None),
-    )
+    settings = settings_from(args)
+    if args.all_tracks:
+        return capture_tracks.all_tracks(args, settings)
     bars = ProgressBars(enabled=not args.quiet)
     cancel = threading.Event()
     started = time.perf_counter()
@@ -211,7 +247,8 @@ def summary_lines(result, outputs: list[str], total_s: float) -> list[str]:
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
     lines = [
         f"planted capture: {result.video.path.name} -> {', '.join(outputs)}",
-        f"  frames        {t} at {result.fps:g} fps (video {result.video.width}x{result.video.height}, "
+        f"  frames        {t} at {result.fps:g} fps{' (given)' if result.video.fps_given else ''} "
+        f"(video {result.video.width}x{result.video.height}, "
         f"file frames {int(result.frame_indices[0])}-{int(result.frame_indices[-1])})",
         f"  valid         {100 * valid.mean():.1f} % ({int(masks.interpolated.sum())} interpolated, "
         f"{int(masks.missing.sum())} missing)",

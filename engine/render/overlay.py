@@ -107,12 +107,9 @@ def write_triview(result, body_model, frame_index: int, path: str | os.PathLike,
     sheet = np.concatenate(panels, axis=1)
     cv2.putText(sheet, f"frame {int(result.frame_indices[p])}", (10, size - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
                 (40, 40, 40), 2, cv2.LINE_AA)
-    with atomic_path(path, error=MotionFileError, what="tri-view image") as tmp:
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise MotionFileError(f"cannot encode the tri-view {path}")
-        tmp.write_bytes(encoded.tobytes())
-    return path
+    from engine.render.png import write_png
+
+    return write_png(path, sheet, what="tri-view image")
 
 
 def _draw_ground(canvas: np.ndarray, cam: Camera, centre: np.ndarray, extent: float, top: bool) -> None:
