@@ -5,7 +5,8 @@ is 35 px and its face, which the detector keys on, a few pixels: it finds nobody
 of the frame's shorter side (half-overlapping, so every person lies well inside one), the same people
 are 100 px tall at its input and found (opencv-doc's vtest.avi: 3-6 of the 6 walkers per frame, none on
 the whole frame). A tile drops the people whose hip centre lies near one of its cut edges (they are cut
-in two there, and whole in a neighbour); detections of all tiles and of the whole frame are
+in two there, and whole in a neighbour) and those taller than itself (a larger tile or the whole frame
+sees them whole); detections of all tiles and of the whole frame are
 then merged by non-maximum suppression, and a tile's detection lying mostly inside a whole-frame one
 (a close person's face or torso seen alone) is dropped. About 40 detector runs a key frame for a 4:3
 frame, in batches (TILE_FRACTIONS).
@@ -90,7 +91,8 @@ class TiledDetector:
         tiled = []
         for (x, y, side), detections in zip(tiles, found[1:], strict=True):
             for d in detections:
-                if d.keypoints is None or _inner(d.keypoints[0] + [x, y], x, y, side, width, height):
+                tall = d.box[3] - d.box[1] > side  # bigger than its tile: a cut person, or several seen as one
+                if not tall and (d.keypoints is None or _inner(d.keypoints[0] + [x, y], x, y, side, width, height)):
                     shift = np.array([x, y, x, y], np.float64)
                     keypoints = None if d.keypoints is None else d.keypoints + [x, y]
                     tiled.append(Detection(box=d.box + shift, score=d.score, keypoints=keypoints))

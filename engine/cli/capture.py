@@ -255,7 +255,8 @@ def summary_lines(result, outputs: list[str], total_s: float) -> list[str]:
         f"  planted       left {100 * share[0]:.1f} %, right {100 * share[1]:.1f} % of valid frames",
         f"  foot sliding  {fs_before:.1f} mm before locking, "
         + (f"{fs_after:.1f} mm after" if fs_after is not None else "locking off"),
-        f"  person        track {result.track_id} of {len(result.tracks)}",
+        f"  person        track {result.track_id} of {len(result.tracks)}"
+        + (" (--list-tracks shows everyone, with the ids --track-id takes)" if len(result.tracks) > 1 else ""),
         keypoint_line(result),
         estimator_line(result),
         f"  time          {stages}; total {total_s:.2f} s ({t / max(total_s, 1e-9):.1f} frames/s)",
