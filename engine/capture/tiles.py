@@ -8,7 +8,8 @@ the whole frame). A tile drops the people whose hip centre lies near one of its 
 in two there, and whole in a neighbour) and those taller than itself (a larger tile or the whole frame
 sees them whole); detections of all tiles and of the whole frame are
 then merged by non-maximum suppression, and a tile's detection lying mostly inside a whole-frame one
-(a close person's face or torso seen alone) is dropped. About 40 detector runs a key frame for a 4:3
+(a close person's face or torso seen alone) is dropped, as is a box holding two or more smaller people
+(the detector's one circle around a group). About 40 detector runs a key frame for a 4:3
 frame, in batches (TILE_FRACTIONS).
 """
 
@@ -24,6 +25,7 @@ TILE_FRACTIONS = (1.0, 1 / 3)
 MIN_TILE_PX = 160  # smaller tiles only magnify blur
 MERGE_IOU = 0.4
 CONTAINED = 0.7  # share of a tile detection's box inside a whole-frame detection's box
+GROUP_SHARE = 0.8  # people this much smaller than a box, two or more inside it: the box is the group
 EDGE_MARGIN = 1 / 8  # of the tile side: a hip centre this near a cut edge is a person cut in two
 
 
@@ -63,7 +65,18 @@ def merge(whole: list[Detection], tiled: list[Detection]) -> list[Detection]:
     for d in pool:
         if not kept or box_iou(d.box[None], np.stack([k.box for k in kept])).max() < MERGE_IOU:
             kept.append(d)
-    return kept
+    return [d for d in kept if not _holds_a_group(d, kept)]
+
+
+def _holds_a_group(detection: Detection, others: list[Detection]) -> bool:
+    """Whether the box holds two or more clearly smaller people's centres: a group read as one large person."""
+    box, height = detection.box, detection.box[3] - detection.box[1]
+    inside = 0
+    for other in others:
+        centre = 0.5 * (other.box[:2] + other.box[2:])
+        smaller = other.box[3] - other.box[1] < GROUP_SHARE * height
+        inside += bool(smaller and (box[:2] <= centre).all() and (centre <= box[2:]).all())
+    return inside >= 2
 
 
 class TiledDetector:
