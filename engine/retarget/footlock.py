@@ -105,6 +105,18 @@ class FootLockReport:
     pelvis_drop: np.ndarray
     max_shortfall_mm: float
 
+    @property
+    def planted_frames(self) -> int:
+        """Frames on which at least one heel or toe is planted."""
+        return int(np.any(self.planted, axis=1).sum())
+
+    def summary(self) -> str:
+        """One line for the user: foot sliding over the planted frames, or that there were none."""
+        if self.planted_frames == 0:
+            return "no planted frames: the feet never rest on the ground, so nothing was pinned"
+        return (f"foot sliding {self.fs_before_mm:.2f} -> {self.fs_after_mm:.2f} mm over {self.planted_frames} "
+                f"planted frames; pelvis lowered up to {self.pelvis_drop.max(initial=0.0) * 1000:.1f} mm")
+
 
 @dataclass(frozen=True)
 class LegJoints:
@@ -275,14 +287,16 @@ def leg_lengths(sk: Skeleton, legs: LegJoints) -> np.ndarray:
 
 def lock_feet(
     motion: Motion, contacts=None, settings: FootLockSettings = FootLockSettings(),
-    bone_map: BoneMap | None = None,
+    bone_map: BoneMap | None = None, pin_heights: np.ndarray | None = None,
 ) -> tuple[Motion, FootLockReport]:
     """Pin planted feet on `motion`'s own skeleton (the target rig, after retargeting).
 
     contacts: a Contacts or (T, 2) per-foot probabilities [left, right], or (T, 4) per heel and toe
     (FOOT_POINTS order); None uses motion.contacts, and where that is None too, each heel's and toe's
     height and speed. bone_map: finds the legs (None:
-    auto-map by name). Returns the locked Motion (same skeleton, fps, contacts) and a FootLockReport.
+    auto-map by name). pin_heights: optional (T, 4) metres above its ground level each heel and toe should
+    rest at while planted (the source's, scaled: `engine.retarget.transfer`); None keeps the motion's own.
+    Returns the locked Motion (same skeleton, fps, contacts) and a FootLockReport.
     """
     sk = motion.skeleton
     bone_map = resolve_bone_map(sk, bone_map)
@@ -298,7 +312,7 @@ def lock_feet(
 
     # 3-5. Pins; the pelvis lowers where a leg could not reach them; then the ankles' targets, above the floor.
     blend = max(int(round(settings.blend_seconds * fps)), 1)
-    per_point = foot_pins(points, planted, ground, settings.level_planted_feet)
+    per_point = foot_pins(points, planted, ground, settings.level_planted_feet, pin_heights)
     toe_pin = frame_pins(per_point, len(points), blend, points)[:, 1::2]
     pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend, pins=per_point)
     hips = world.positions[:, list(legs.hip)]
