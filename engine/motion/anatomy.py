@@ -226,8 +226,8 @@ def _trunk(f: _Finder, out: dict[str, int]) -> None:
     out["pelvis"] = pelvis
     if chest is None or chest == pelvis:
         return
-    path = [chest] + [a for a in ancestors(f.parents, chest) if a != pelvis]
-    path = path[: path.index(pelvis)] if pelvis in path else path
+    above = ancestors(f.parents, chest)
+    path = [chest] + above[: above.index(pelvis)]  # the pelvis is an ancestor of the chest, by construction
     path = [j for j in reversed(path) if np.linalg.norm(f.rest[j] - f.rest[f.parents[j]]) > f.tiny or j == chest]
     out["spine3"] = chest
     if len(path) >= 2:

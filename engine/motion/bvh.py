@@ -58,10 +58,10 @@ def _channel_positions(values: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
     Exporters disagree: most write the position (it replaces the OFFSET), Blender's writes the pose
     translation on top of the rest (it adds to the OFFSET). Whichever the channels lie closer to, the
-    OFFSET or zero, says which.
+    OFFSET or zero, says which: channels that stay within half the OFFSET's length of zero add to it.
     """
     median = np.median(values, axis=0) if len(values) else offset
-    adds = np.linalg.norm(median) < np.linalg.norm(median - offset)
+    adds = np.linalg.norm(median) < 0.5 * np.linalg.norm(offset)
     return values + offset if adds else values
 
 
@@ -157,6 +157,23 @@ def _world_aligned(motion: Motion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return offsets, end_offsets, np.swapaxes(parent_delta, -1, -2) @ delta
 
 
+# An End Site a rig leaves at zero length (SMPL's hands, feet, head) continues its bone by this fraction,
+# at least _MIN_END_SITE_M: importers (Blender) warn about, and drop, zero-length bones.
+_END_SITE_FRACTION = 0.5
+_MIN_END_SITE_M = 0.02
+
+
+def _visible_end_sites(offsets: np.ndarray, end_offsets: np.ndarray) -> np.ndarray:
+    """(J, 3) metres: end offsets with the zero-length ones replaced by a continuation of the joint's bone
+    (half its length, at least 2 cm; straight up where the bone has no length either). World-aligned frames."""
+    out = end_offsets.copy()
+    length = np.linalg.norm(offsets, axis=1)
+    empty = np.linalg.norm(end_offsets, axis=1) < 1e-9
+    direction = np.where(length[:, None] > 1e-9, offsets / np.maximum(length, 1e-12)[:, None], [0.0, 1.0, 0.0])
+    out[empty] = direction[empty] * np.maximum(_END_SITE_FRACTION * length[empty], _MIN_END_SITE_M)[:, None]
+    return out
+
+
 def _hierarchy_text(names, parents, offsets, end_offsets, order: str, fmt) -> tuple[str, list[int]]:
     """The HIERARCHY text and the joints in the order it lists them (depth first), which the frames follow."""
     children: dict[int, list[int]] = {}
@@ -194,6 +211,7 @@ def write_bvh(motion: Motion, path: str | os.PathLike, units: str = "m", rotatio
     units: the file's unit (values are metres divided by UNIT_SCALES[units]). rotation_order: the
     Euler channel order of every joint, e.g. "ZYX" (R = Rz @ Ry @ Rx). The root gets 6 channels.
     Joints are listed depth first (as BVH nests them), so a skeleton in another order reads back reordered.
+    Every leaf gets an End Site of non-zero length (`_visible_end_sites`).
     """
     path = pathlib.Path(path)
     if units not in UNIT_SCALES:
@@ -203,6 +221,7 @@ def write_bvh(motion: Motion, path: str | os.PathLike, units: str = "m", rotatio
         raise MotionFileError(f"rotation_order must be a permutation of XYZ, got {rotation_order!r}")
     per_metre = 1.0 / UNIT_SCALES[units]
     offsets, end_offsets, local = _world_aligned(motion)
+    end_offsets = _visible_end_sites(offsets, end_offsets)
 
     def fmt(v: float) -> str:
         return f"{v:.9g}"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.body.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
+from engine.errors import PlantedError
 from engine.motion.kinematics import forward_kinematics, rest_world_transforms
 from engine.motion.motion import Motion
 from engine.motion.skeleton import Skeleton
@@ -167,7 +168,8 @@ def reference_pose(motion: Motion, index: dict[str, int], frame: int | None = No
     frame of the motion that stands straightest (`standing_error`)."""
     if frame is not None:
         if not 0 <= frame < motion.num_frames:
-            raise ValueError(f"reference frame {frame} is outside the motion's frames 0..{motion.num_frames - 1}")
+            raise PlantedError(f"--reference-frame {frame} is outside the motion's frames 0..{motion.num_frames - 1}; "
+                               "name a frame where the body stands")
         return ReferencePose(int(frame), f"frame {frame}, as given")
     standing, why = rest_is_standing(motion.skeleton, index)
     if standing or motion.num_frames == 0:
