@@ -31,7 +31,8 @@ WRIST_STEMS = ("hand", "wrist")
 FINGER_STEMS = ("handmiddle", "middle", "inhandmiddle", "handindex", "index", "fingers", "finger", "handend")
 _VOCABULARY = frozenset(KNEE_STEMS + HIP_STEMS + ANKLE_STEMS + TOE_STEMS + COLLAR_STEMS + UPPER_ARM_STEMS
                         + ELBOW_STEMS + WRIST_STEMS + FINGER_STEMS + ("hipjoint", "thumb"))
-_SIDE_WORDS = {"left": "left", "l": "left", "lft": "left", "right": "right", "r": "right", "rt": "right", "rgt": "right"}
+_SIDE_WORDS = {"left": "left", "l": "left", "lft": "left",
+               "right": "right", "r": "right", "rt": "right", "rgt": "right"}
 
 
 @dataclass(frozen=True)

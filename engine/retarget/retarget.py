@@ -23,13 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.body.joints import SMPL_JOINT_NAMES
 from engine.errors import BoneMapError
 from engine.motion.kinematics import forward_kinematics, local_from_world, rest_world_transforms
 from engine.motion.motion import Motion
 from engine.motion.skeleton import Skeleton
-from engine.body.joints import SMPL_JOINT_NAMES
-from engine.retarget.bonemap import REQUIRED_JOINTS, SOURCE_FLAG, TARGET_FLAG, BoneMap, resolve_bone_map
-from engine.retarget.contacts import foot_speeds, ground_levels
 from engine.retarget.alignment import (
     ReferencePose,
     alignment,
@@ -38,6 +36,8 @@ from engine.retarget.alignment import (
     pose_at,
     reference_pose,
 )
+from engine.retarget.bonemap import REQUIRED_JOINTS, SOURCE_FLAG, TARGET_FLAG, BoneMap, resolve_bone_map
+from engine.retarget.contacts import foot_speeds, ground_levels
 from engine.retarget.ik import rotation_between
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,8 @@ def aligned_rotations(motion: Motion, pairs: JointPairs, target: Skeleton,
     align = alignment(anatomical_frames(ref_pos, src_index, pairs.names),
                       anatomical_frames(tgt_rest.positions[0], tgt_index, pairs.names), pairs.names)
     # W_target = W_source @ (W_source_ref^T @ A^T @ W_target_rest): one constant per pair.
-    carry = np.swapaxes(ref_rot[pairs.source], -1, -2) @ np.swapaxes(align, -1, -2) @ tgt_rest.rotations[0][pairs.target]
+    carry = (np.swapaxes(ref_rot[pairs.source], -1, -2) @ np.swapaxes(align, -1, -2)
+             @ tgt_rest.rotations[0][pairs.target])
     world = forward_kinematics(motion.skeleton, motion.rotations, motion.root_translation)
     by_joint = np.swapaxes(world.rotations, 0, 1)[pairs.source]  # joint-major: contiguous per joint
     return np.swapaxes(by_joint @ carry[:, None], 0, 1), world.positions

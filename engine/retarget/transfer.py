@@ -24,7 +24,6 @@ from engine.retarget.contacts import foot_speeds, ground_levels, point_probabili
 from engine.retarget.footlock import FootLockReport, FootLockSettings, detect_contacts, leg_joints, lock_feet
 from engine.retarget.retarget import joint_pairs, leg_length, pair_index, retarget
 
-
 # The foot lock's settings for a retarget: the pelvis may lower up to 10 cm, as a rig of other proportions
 # (thigh to shin) bends its legs into another height in a squat or a lunge: 8.7 cm for the MocapBank clip
 # onto SMPL, where 5 cm (the capture's default) left a planted heel 3.6 cm above the floor.
