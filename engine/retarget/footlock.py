@@ -36,6 +36,7 @@ from engine.retarget.contacts import (
     planted_mask,
     point_probability_from_feet,
 )
+from engine.retarget.floor import FloorLimits
 from engine.retarget.ik import aim_toe, two_bone_ik
 from engine.retarget.metrics import boundary_jerk, foot_sliding_mm, penetration_mm
 from engine.retarget.pins import across_to_length, fill_short_gaps, foot_pins, frame_pins, pin_targets
@@ -45,9 +46,6 @@ log = logging.getLogger(__name__)
 # Fraction of the leg over which reach saturates smoothly before max_leg_extension (0: a hard limit measured
 # best on the real clips: a soft zone lowers the pelvis more and made boundary jerk no better).
 _SOFT_ZONE = 0.0
-# A free foot's dips under the floor are measured on its path smoothed over this fraction of
-# smoothing_seconds: enough to ignore an estimate's per-frame jitter, little enough to catch a real scrape.
-_DIP_SMOOTHING = 0.5
 
 
 @dataclass(frozen=True)
@@ -327,7 +325,7 @@ def lock_feet(
     pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend,
                                path=points - shift, pins=per_point)
     targets = ankle_targets(heel, toe, pins, weight, toe_pin)
-    floor = FloorLimits.of(points, ground, weight, fps, settings)
+    floor = FloorLimits.of(points, ground, weight, fps, settings.smoothing_seconds, settings.keep_feet_above_ground)
     targets[..., 1] = floor.apply(targets[..., 1], 0)
 
     # 6. IK; the foot keeps its world orientation, turned so a planted toe lands on its pin.
@@ -351,35 +349,6 @@ def lock_feet(
     log.info("foot lock: FS %.2f -> %.2f mm over %d planted point-frames, pelvis drop up to %.1f mm",
              report.fs_before_mm, report.fs_after_mm, int(planted.sum()), float(drop.max(initial=0.0)) * 1000)
     return locked, report
-
-
-@dataclass(frozen=True, eq=False)
-class FloorLimits:
-    """The floor under the feet: near_floor (T, 2) per side, a foot planted or easing on or off, which never
-    goes under its ground level; dip (T, 4) how far a free foot's lightly smoothed path goes under it (it is
-    lifted by that much, so an estimate's per-frame jitter is not "corrected" into jumps)."""
-
-    enabled: bool
-    near_floor: np.ndarray
-    dip: np.ndarray
-    ground: np.ndarray
-
-    @classmethod
-    def of(cls, points, ground, weight, fps, settings: FootLockSettings) -> FloorLimits:
-        near_floor = np.maximum(weight[:, 0::2], weight[:, 1::2]) > 0
-        dip = np.zeros(points.shape[:2])
-        if settings.keep_feet_above_ground:
-            smoothed, _ = foot_speeds(points, fps, settings.smoothing_seconds * _DIP_SMOOTHING)
-            dip = np.maximum(ground[None] - smoothed, 0.0)
-        return cls(settings.keep_feet_above_ground, near_floor, dip, ground)
-
-    def apply(self, heights: np.ndarray, point: int) -> np.ndarray:
-        """(T, 2) heel (point 0) or toe (point 1) target heights per side, kept above the floor."""
-        if not self.enabled:
-            return heights
-        lift = self.dip[:, point::2] - (self.dip[:, 0::2] if point == 1 else 0.0)  # a toe rides on its heel's lift
-        return np.where(self.near_floor, np.maximum(heights, self.ground[None, point::2]),
-                        heights + np.maximum(lift, 0.0))
 
 
 def _leg_deltas(sk: Skeleton, legs: LegJoints, solution, aim: np.ndarray) -> dict[int, np.ndarray]:

@@ -98,18 +98,20 @@ def match_directions(mapped_world: np.ndarray, pairs: JointPairs, target: Skelet
     (their rest pitch is anatomy, not pose)."""
     src_index, tgt_index = pair_index(pairs)
     tips = {**bone_children(pairs.names), "pelvis": "left_hip"}
+    turned = [k for k, n in enumerate(pairs.names) if n in tips and not n.endswith("_ankle")]
+    if not turned:
+        return mapped_world
+    names = [pairs.names[k] for k in turned]
+    bases = ["right_hip" if n == "pelvis" else n for n in names]
     rest = rest_world_transforms(target)
+    tip_t, base_t, own_t = ([tgt_index[n] for n in group] for group in ([tips[n] for n in names], bases, names))
+    local = np.einsum("nba,nb->na", rest.rotations[0, own_t], rest.positions[0, tip_t] - rest.positions[0, base_t])
+    tip_s, base_s = [src_index[tips[n]] for n in names], [src_index[n] for n in bases]
+    wanted = src_positions[:, tip_s] - src_positions[:, base_s]
+    current = mapped_world[:, turned]
+    now = np.einsum("tnab,nb->tna", current, local)
     out = mapped_world.copy()
-    for k, name in enumerate(pairs.names):
-        tip = tips.get(name)
-        if tip is None or name.endswith("_ankle"):
-            continue
-        base = "right_hip" if name == "pelvis" else name
-        local = rest.rotations[0, tgt_index[name]].T @ (rest.positions[0, tgt_index[tip]]
-                                                        - rest.positions[0, tgt_index[base]])
-        now = out[:, k] @ local
-        wanted = src_positions[:, src_index[tip]] - src_positions[:, src_index[base]]
-        out[:, k] = rotation_between(now, wanted) @ out[:, k]
+    out[:, turned] = rotation_between(now, wanted) @ current
     return out
 
 
