@@ -38,7 +38,9 @@ from engine.retarget.alignment import (
 )
 from engine.retarget.bonemap import REQUIRED_JOINTS, SOURCE_FLAG, TARGET_FLAG, BoneMap, resolve_bone_map
 from engine.retarget.contacts import foot_speeds, ground_levels
+from engine.retarget.footlock import FootLockSettings
 from engine.retarget.ik import rotation_between
+from engine.retarget.source_contacts import source_point_contacts
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,7 @@ def retarget(
     keep_ground: bool = True,
     reference_frame: int | None = None,
     flags: tuple[str, str] = (SOURCE_FLAG, TARGET_FLAG),
+    contacts_from_source: bool = True,
 ) -> Motion:
     """The same motion played by `target`.
 
@@ -172,16 +175,22 @@ def retarget(
     keep_ground: shift the target up or down (one offset for the clip) so its heels rest on the ground
     as high as the source's do, scaled by root_scale: rigs of other proportions bend their legs into
     other heights, and feet must neither float nor sink.
+    contacts_from_source: a source without contacts gets them detected on it, per heel and toe
+    (`source_contacts.source_point_contacts`), and the result carries them, so a foot lock on the target
+    pins the frames the performance planted; False passes the source's contacts (or None) through.
     reference_frame: the source frame whose pose its bone frames are taken in (`alignment`); None: the
     rest when it is a standing body, else the straightest standing frame of the motion.
     flags: the options that pass the source's and the target's bone maps, named in errors.
-    Returns a Motion on `target` at the same fps, with the source's contacts.
+    Returns a Motion on `target` at the same fps, with the source's contacts (see contacts_from_source).
     """
     source = motion.skeleton
     source_map = resolve_bone_map(source, source_map, flags[0])
     bone_map = resolve_bone_map(target, bone_map, flags[1])
     pairs = joint_pairs(source_map, source, bone_map, target, flags)
     src_index, tgt_index = pair_index(pairs)
+    contacts = motion.contacts
+    if contacts_from_source and motion.num_frames > 1 and (contacts is None or contacts.points is None):
+        contacts = source_point_contacts(motion, source_map, FootLockSettings())[0]
     reference = reference_pose(motion, src_index, reference_frame)
     mapped_world, src_positions = aligned_rotations(motion, pairs, target, reference)
     mapped_world = match_directions(mapped_world, pairs, target, src_positions)
@@ -198,11 +207,11 @@ def retarget(
         probe = forward_kinematics(target, rotations, np.zeros((motion.num_frames, 3))).positions
         root_translation = pelvis_path - probe[:, tgt_index["pelvis"]]
     result = Motion(skeleton=target, rotations=rotations, root_translation=root_translation, fps=motion.fps,
-                    contacts=motion.contacts)
+                    contacts=contacts)
     if keep_ground and motion.num_frames > 1:
         lift = root_scale * heel_ground(motion, src_index) - heel_ground(result, tgt_index)
         root_translation = root_translation + np.array([0.0, lift, 0.0])
     log.debug("retarget %s -> %s: %d joint pairs, root scale %.3f", source_map.rig, bone_map.rig,
               len(pairs.names), root_scale)
     return Motion(skeleton=target, rotations=rotations, root_translation=root_translation, fps=motion.fps,
-                  contacts=motion.contacts)
+                  contacts=contacts)

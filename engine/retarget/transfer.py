@@ -13,16 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from engine.motion.kinematics import forward_kinematics
 from engine.motion.motion import Contacts, Motion
 from engine.motion.skeleton import Skeleton
 from engine.retarget.alignment import ReferencePose, reference_pose
 from engine.retarget.bonemap import SOURCE_FLAG, TARGET_FLAG, BoneMap, resolve_bone_map
-from engine.retarget.contacts import foot_speeds, ground_levels, point_probability_from_feet
-from engine.retarget.footlock import FootLockReport, FootLockSettings, detect_contacts, leg_joints, lock_feet
+from engine.retarget.footlock import FootLockReport, FootLockSettings, lock_feet
 from engine.retarget.retarget import joint_pairs, leg_length, pair_index, retarget
+from engine.retarget.source_contacts import source_clearance, source_point_contacts
 
 # The foot lock's settings for a retarget: the pelvis may lower up to 10 cm, as a rig of other proportions
 # (thigh to shin) bends its legs into another height in a squat or a lunge: 8.7 cm for the MocapBank clip
@@ -58,32 +55,6 @@ class RetargetResult:
         if self.report is not None:
             lines.append(self.report.summary())
         return "\n".join(lines)
-
-
-def source_point_contacts(motion: Motion, source_map: BoneMap, settings: FootLockSettings) -> tuple[Contacts, bool]:
-    """(Contacts with per-heel/toe probabilities, detected?) of the source: its own contacts (per-foot ones
-    split into heel and toe by the source's own heights), else detected on it."""
-    if motion.contacts is None:
-        return detect_contacts(motion, source_map, settings), True
-    if motion.contacts.points is not None:
-        return motion.contacts, False
-    points = source_foot_points(motion, source_map)
-    per_point = point_probability_from_feet(motion.contacts.probability, points, motion.fps,
-                                            settings.contact_height, settings.smoothing_seconds)
-    return Contacts(probability=motion.contacts.probability, points=per_point), False
-
-
-def source_foot_points(motion: Motion, source_map: BoneMap) -> np.ndarray:
-    """(T, 4, 3) world metres of the source's heels and toes (left heel, left toe, right heel, right toe)."""
-    legs = leg_joints(motion.skeleton, source_map)
-    return forward_kinematics(motion.skeleton, motion.rotations, motion.root_translation,
-                              joints=legs.points).positions[:, legs.points]
-
-
-def source_clearance(motion: Motion, source_map: BoneMap, settings: FootLockSettings) -> np.ndarray:
-    """(T, 4) metres each source heel and toe is above its ground level (`contacts.ground_levels`)."""
-    heights, speeds = foot_speeds(source_foot_points(motion, source_map), motion.fps, settings.smoothing_seconds)
-    return heights - ground_levels(heights, speeds, settings.contact_speed)[None]
 
 
 def retarget_and_lock(
