@@ -86,3 +86,22 @@ def test_a_root_offset_equal_to_its_channels_is_not_added_twice():
     assert found.translation_joint == "Hips" and 5.0 < travel < 6.0  # "straight walk, 5.5 m"
     # Its root OFFSET equals the position channel: the channel replaces it, the hips are not doubled.
     assert 0.9 < np.median(motion.root_translation[:, 1]) < 1.1
+
+
+def test_retarget_then_lock_feet_pins_the_sources_planted_frames_on_the_floor():
+    # The add-on's path (retarget, then lock_feet with the result's contacts) pins what the performance
+    # planted, where it planted it: the contacts and their heights come from the source, not the target.
+    from engine.retarget.footlock import FootLockSettings, lock_feet
+    from engine.retarget.retarget import retarget
+    from tests.test_retarget_fixtures import mixamo_like, smpl_clip
+
+    walk = smpl_clip("131_01.bvh")
+    moved = retarget(walk, mixamo_like())
+    assert moved.contacts is not None and moved.contacts.heights is not None
+    locked, report = lock_feet(moved, moved.contacts)
+    reference = retarget_and_lock(walk, mixamo_like(), settings=FootLockSettings())
+    np.testing.assert_array_equal(report.planted, reference.report.planted)
+    np.testing.assert_allclose(world_transforms(locked).positions, world_transforms(reference.motion).positions,
+                               atol=1e-9)
+    measured = check(walk, reference)
+    assert measured.floor_cm < MAX_FLOOR_CM and measured.fs_after_mm < MAX_FS_MM

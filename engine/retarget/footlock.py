@@ -293,7 +293,8 @@ def lock_feet(
     (FOOT_POINTS order); None uses motion.contacts, and where that is None too, each heel's and toe's
     height and speed. bone_map: finds the legs (None:
     auto-map by name). pin_heights: optional (T, 4) metres above its ground level each heel and toe should
-    rest at while planted (the source's, scaled: `engine.retarget.transfer`); None keeps the motion's own.
+    rest at while planted (the source's, scaled); None takes the contacts' `heights` where they have them
+    (a retarget's result does), else keeps the motion's own heights.
     Returns the locked Motion (same skeleton, fps, contacts) and a FootLockReport.
     """
     sk = motion.skeleton
@@ -310,6 +311,8 @@ def lock_feet(
 
     # 3-5. Pins; the pelvis lowers where a leg could not reach them; then the ankles' targets, above the floor.
     blend = max(int(round(settings.blend_seconds * fps)), 1)
+    if pin_heights is None:
+        pin_heights = getattr(motion.contacts if contacts is None else contacts, "heights", None)
     per_point = foot_pins(points, planted, ground, settings.level_planted_feet, pin_heights)
     toe_pin = frame_pins(per_point, len(points), blend, points)[:, 1::2]
     pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend, pins=per_point)

@@ -26,7 +26,7 @@ import numpy as np
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.errors import BoneMapError
 from engine.motion.kinematics import forward_kinematics, local_from_world, rest_world_transforms
-from engine.motion.motion import Motion
+from engine.motion.motion import Contacts, Motion
 from engine.motion.skeleton import Skeleton
 from engine.retarget.alignment import (
     ReferencePose,
@@ -40,7 +40,7 @@ from engine.retarget.bonemap import REQUIRED_JOINTS, SOURCE_FLAG, TARGET_FLAG, B
 from engine.retarget.contacts import foot_speeds, ground_levels
 from engine.retarget.footlock import FootLockSettings
 from engine.retarget.ik import rotation_between
-from engine.retarget.source_contacts import source_point_contacts
+from engine.retarget.source_contacts import source_clearance, source_point_contacts
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,15 @@ def target_world_rotations(target: Skeleton, mapped: np.ndarray, mapped_world: n
     return np.swapaxes(world, 0, 1)
 
 
+def performance_contacts(motion: Motion, source_map: BoneMap, root_scale: float) -> Contacts:
+    """The source's contacts per heel and toe (its own, else detected on it), with each point's height above
+    its ground scaled by `root_scale`: what a foot lock on the target pins (Contacts.heights)."""
+    settings = FootLockSettings()
+    contacts, _ = source_point_contacts(motion, source_map, settings)
+    heights = source_clearance(motion, source_map, settings) * root_scale
+    return Contacts(probability=contacts.probability, points=contacts.points, heights=heights)
+
+
 def leg_length(skeleton: Skeleton, index: dict[str, int]) -> float:
     """Metres: pelvis height above the hips at rest plus thigh and shin, averaged over both legs."""
     rest = rest_world_transforms(skeleton).positions[0]
@@ -175,9 +184,10 @@ def retarget(
     keep_ground: shift the target up or down (one offset for the clip) so its heels rest on the ground
     as high as the source's do, scaled by root_scale: rigs of other proportions bend their legs into
     other heights, and feet must neither float nor sink.
-    contacts_from_source: a source without contacts gets them detected on it, per heel and toe
-    (`source_contacts.source_point_contacts`), and the result carries them, so a foot lock on the target
-    pins the frames the performance planted; False passes the source's contacts (or None) through.
+    contacts_from_source: the result carries the source's contacts per heel and toe (detected on the
+    source when it has none) and their heights above the ground, scaled (`performance_contacts`), so a
+    foot lock on the target pins the frames the performance planted, on the floor where it rested
+    them; False passes the source's contacts (or None) through.
     reference_frame: the source frame whose pose its bone frames are taken in (`alignment`); None: the
     rest when it is a standing body, else the straightest standing frame of the motion.
     flags: the options that pass the source's and the target's bone maps, named in errors.
@@ -189,8 +199,6 @@ def retarget(
     pairs = joint_pairs(source_map, source, bone_map, target, flags)
     src_index, tgt_index = pair_index(pairs)
     contacts = motion.contacts
-    if contacts_from_source and motion.num_frames > 1 and (contacts is None or contacts.points is None):
-        contacts = source_point_contacts(motion, source_map, FootLockSettings())[0]
     reference = reference_pose(motion, src_index, reference_frame)
     mapped_world, src_positions = aligned_rotations(motion, pairs, target, reference)
     mapped_world = match_directions(mapped_world, pairs, target, src_positions)
@@ -199,6 +207,8 @@ def retarget(
 
     if root_scale is None:
         root_scale = leg_length(target, tgt_index) / leg_length(source, src_index)
+    if contacts_from_source and motion.num_frames > 0:
+        contacts = performance_contacts(motion, source_map, root_scale)
     pelvis_path = src_positions[:, src_index["pelvis"]] * root_scale
     # The target's root may sit above its pelvis (Unreal's "root"): place it so the pelvis lands on the path.
     if tgt_index["pelvis"] == 0:

@@ -19,7 +19,6 @@ from engine.retarget.alignment import ReferencePose, reference_pose
 from engine.retarget.bonemap import SOURCE_FLAG, TARGET_FLAG, BoneMap, resolve_bone_map
 from engine.retarget.footlock import FootLockReport, FootLockSettings, lock_feet
 from engine.retarget.retarget import joint_pairs, leg_length, pair_index, retarget
-from engine.retarget.source_contacts import source_clearance, source_point_contacts
 
 # The foot lock's settings for a retarget: the pelvis may lower up to 10 cm, as a rig of other proportions
 # (thigh to shin) bends its legs into another height in a squat or a lunge: 8.7 cm for the MocapBank clip
@@ -80,13 +79,11 @@ def retarget_and_lock(
     src_index, tgt_index = pair_index(pairs)
     root_scale = leg_length(target, tgt_index) / leg_length(motion.skeleton, src_index)
     reference = reference_pose(motion, src_index, reference_frame)
-    contacts, detected = source_point_contacts(motion, source_map, settings)
-    source = Motion(motion.skeleton, motion.rotations, motion.root_translation, motion.fps, contacts)
-    unlocked = retarget(source, target, bone_map=bone_map, source_map=source_map, root_scale=root_scale,
+    unlocked = retarget(motion, target, bone_map=bone_map, source_map=source_map, root_scale=root_scale,
                         reference_frame=reference.frame, flags=flags)
+    contacts, detected = unlocked.contacts, motion.contacts is None
     if not foot_lock:
         return RetargetResult(unlocked, unlocked, None, contacts, detected, root_scale, reference, source_map,
                               bone_map)
-    heights = source_clearance(motion, source_map, settings) * root_scale
-    locked, report = lock_feet(unlocked, contacts, settings, bone_map, pin_heights=heights)
+    locked, report = lock_feet(unlocked, contacts, settings, bone_map)
     return RetargetResult(locked, unlocked, report, contacts, detected, root_scale, reference, source_map, bone_map)
