@@ -26,7 +26,7 @@ import numpy as np
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.errors import BoneMapError
 from engine.motion.kinematics import forward_kinematics, local_from_world, rest_world_transforms
-from engine.motion.motion import Contacts, Motion
+from engine.motion.motion import Motion
 from engine.motion.skeleton import Skeleton
 from engine.retarget.alignment import (
     ReferencePose,
@@ -38,9 +38,8 @@ from engine.retarget.alignment import (
 )
 from engine.retarget.bonemap import REQUIRED_JOINTS, SOURCE_FLAG, TARGET_FLAG, BoneMap, resolve_bone_map
 from engine.retarget.contacts import foot_speeds, ground_levels
-from engine.retarget.footlock import FootLockSettings
 from engine.retarget.ik import rotation_between
-from engine.retarget.source_contacts import source_clearance, source_point_contacts
+from engine.retarget.source_contacts import performance_contacts
 
 log = logging.getLogger(__name__)
 
@@ -133,15 +132,6 @@ def target_world_rotations(target: Skeleton, mapped: np.ndarray, mapped_world: n
     return np.swapaxes(world, 0, 1)
 
 
-def performance_contacts(motion: Motion, source_map: BoneMap, root_scale: float) -> Contacts:
-    """The source's contacts per heel and toe (its own, else detected on it), with each point's height above
-    its ground scaled by `root_scale`: what a foot lock on the target pins (Contacts.heights)."""
-    settings = FootLockSettings()
-    contacts, _ = source_point_contacts(motion, source_map, settings)
-    heights = source_clearance(motion, source_map, settings) * root_scale
-    return Contacts(probability=contacts.probability, points=contacts.points, heights=heights)
-
-
 def leg_length(skeleton: Skeleton, index: dict[str, int]) -> float:
     """Metres: pelvis height above the hips at rest plus thigh and shin, averaged over both legs."""
     rest = rest_world_transforms(skeleton).positions[0]
@@ -185,9 +175,9 @@ def retarget(
     as high as the source's do, scaled by root_scale: rigs of other proportions bend their legs into
     other heights, and feet must neither float nor sink.
     contacts_from_source: the result carries the source's contacts per heel and toe (detected on the
-    source when it has none) and their heights above the ground, scaled (`performance_contacts`), so a
+    source when it has none) and their heights above the ground, scaled, so a
     foot lock on the target pins the frames the performance planted, on the floor where it rested
-    them; False passes the source's contacts (or None) through.
+    them (`source_contacts.performance_contacts`); False passes the source's contacts (or None) through.
     reference_frame: the source frame whose pose its bone frames are taken in (`alignment`); None: the
     rest when it is a standing body, else the straightest standing frame of the motion.
     flags: the options that pass the source's and the target's bone maps, named in errors.
@@ -207,8 +197,9 @@ def retarget(
 
     if root_scale is None:
         root_scale = leg_length(target, tgt_index) / leg_length(source, src_index)
+    feet = None
     if contacts_from_source and motion.num_frames > 0:
-        contacts = performance_contacts(motion, source_map, root_scale)
+        contacts, feet = performance_contacts(motion, source_map, root_scale, src_positions)
     pelvis_path = src_positions[:, src_index["pelvis"]] * root_scale
     # The target's root may sit above its pelvis (Unreal's "root"): place it so the pelvis lands on the path.
     if tgt_index["pelvis"] == 0:
@@ -219,7 +210,8 @@ def retarget(
     result = Motion(skeleton=target, rotations=rotations, root_translation=root_translation, fps=motion.fps,
                     contacts=contacts)
     if keep_ground and motion.num_frames > 1:
-        lift = root_scale * heel_ground(motion, src_index) - heel_ground(result, tgt_index)
+        source_ground = feet.heel_ground if feet is not None else heel_ground(motion, src_index)
+        lift = root_scale * source_ground - heel_ground(result, tgt_index)
         root_translation = root_translation + np.array([0.0, lift, 0.0])
     log.debug("retarget %s -> %s: %d joint pairs, root scale %.3f", source_map.rig, bone_map.rig,
               len(pairs.names), root_scale)
