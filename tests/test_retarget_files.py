@@ -8,6 +8,7 @@ the source's scaled by the leg-length ratio; where the source's foot is on the f
 
 import functools
 import logging
+import pathlib
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from engine.retarget.transfer import retarget_and_lock
 from tests.retarget_checks import BVH_FILES, check
 
 RIGS = builtin_rig_names()
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 MAX_DIRECTION_DEG = 10.0
 MAX_ROOT_PATH_PCT = 5.0
 MAX_FLOOR_CM = 2.0
@@ -105,3 +107,29 @@ def test_retarget_then_lock_feet_pins_the_sources_planted_frames_on_the_floor():
                                atol=1e-9)
     measured = check(walk, reference)
     assert measured.floor_cm < MAX_FLOOR_CM and measured.fs_after_mm < MAX_FS_MM
+
+
+@functools.lru_cache(maxsize=1)
+def rigify_target():
+    """A real Rigify rig's skeleton and bone map, as the add-on solves it: Blender 5.0.1's bundled Rigify
+    (human metarig, generated; tests/blender_support.generate_rigify_rig), read by
+    blender_addon.core.rig.rig_from_armature over the deform bones the bone map names, their twins and
+    ancestors (Blender bone frames: non-identity rest rotations). Saved in tests/fixtures/rigify_skeleton.npz."""
+    from engine.motion.skeleton import Skeleton
+    from engine.retarget.bonemap import BoneMap
+
+    saved = np.load(FIXTURES / "rigify_skeleton.npz")
+    skeleton = Skeleton(tuple(str(n) for n in saved["names"]), saved["parents"], saved["offsets"],
+                        saved["rest_rotations"], saved["end_offsets"])
+    return skeleton, BoneMap.from_json(str(saved["bone_map_json"]), "rigify_skeleton.npz")
+
+
+@pytest.mark.parametrize("path", BVH_FILES, ids=lambda p: p.name)
+def test_every_file_onto_a_real_rigify_skeleton(path, caplog):
+    caplog.set_level(logging.ERROR)
+    skeleton, bone_map = rigify_target()
+    source = _read(path)
+    measured = check(source, retarget_and_lock(source, skeleton, bone_map=bone_map))
+    assert max(v for v in measured.direction_deg.values() if v == v) < MAX_DIRECTION_DEG
+    assert measured.root_path_pct < MAX_ROOT_PATH_PCT and measured.floor_cm < MAX_FLOOR_CM
+    assert measured.fs_after_mm < MAX_FS_MM

@@ -6,7 +6,8 @@ Each row is one frame; columns: source from the front, target from the front, so
 target from the side. The front view looks at the body along its forward axis (the hip line runs
 across the picture), the side view along its hip line. Left limbs red, right blue, the trunk grey; a
 green dot marks a heel or toe the source has planted on that frame; the line is each figure's floor
-(its feet's ground level). Metres to pixels at one scale for both figures. Written with OpenCV.
+(its feet's ground level). Metres to pixels at one scale for both figures; joints above the pelvis (a
+root left at the origin) are not drawn. Written with OpenCV.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pathlib
 import cv2
 import numpy as np
 
-from engine.motion.anatomy import parse_bone_name
+from engine.motion.anatomy import ancestors, parse_bone_name
 from engine.motion.kinematics import world_transforms
 from engine.retarget.contacts import foot_speeds, ground_levels
 
@@ -33,8 +34,9 @@ def _axes(positions: np.ndarray, index: dict[str, int]) -> tuple[np.ndarray, np.
     return across, np.cross(across, [0.0, 1.0, 0.0])
 
 
-def _panel(positions, parents, sides, horizontal, floor, centre, planted_points) -> np.ndarray:
-    """One view: positions (J, 3) projected onto (horizontal, up), the floor at `floor` metres."""
+def _panel(positions, parents, sides, horizontal, floor, centre, planted_points, pelvis: int) -> np.ndarray:
+    """One view: positions (J, 3) projected onto (horizontal, up), the floor at `floor` metres. Joints above
+    the pelvis in the hierarchy (a root that stays at the origin, Unreal's root) are not drawn."""
     h, w = PANEL
     img = np.full((h, w, 3), 255, np.uint8)
     scale = h / METRES_TALL
@@ -45,8 +47,9 @@ def _panel(positions, parents, sides, horizontal, floor, centre, planted_points)
                 int(round(base - scale * (float(p[1]) - floor))))
 
     cv2.line(img, (0, base), (w, base), (0, 0, 0), 1)
+    above = set(ancestors(np.asarray(parents), pelvis))
     for j, p in enumerate(parents):
-        if p >= 0:
+        if p >= 0 and p not in above:
             cv2.line(img, pixel(positions[p]), pixel(positions[j]), COLOURS[sides[j]], 2, cv2.LINE_AA)
     for point in planted_points:
         cv2.circle(img, pixel(point), 4, (40, 170, 40), -1, cv2.LINE_AA)
@@ -81,7 +84,7 @@ def sheet(source, result, path: str | pathlib.Path, frames: int = 4, title: str 
                     (src[t], src_feet[t], src_idx, source.skeleton.parents, src_sides, src_floor),
                     (tgt[t], tgt_feet[t], tgt_idx, result.motion.skeleton.parents, tgt_sides, tgt_floor)):
                 cells.append(_panel(pos, parents, sides, horizontal, floor, pos[index["pelvis"]],
-                                    feet_pos[planted[t]]))
+                                    feet_pos[planted[t]], index["pelvis"]))
         row = np.concatenate(cells, axis=1)
         cv2.putText(row, f"frame {t}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         rows.append(row)
