@@ -275,6 +275,7 @@ def builtin_rig(name: str, body_model_path: str | None = None) -> Skeleton:
         return smpl_skeleton(smpl_rest_joints(body_model_path))
     rigs = _rig_definitions()
     if name not in rigs:
-        raise PlantedError(f"unknown rig {name!r}: use one of {', '.join(builtin_rig_names())}, or a BVH file")
+        raise PlantedError(f"unknown rig {name!r} for --target: use one of {', '.join(builtin_rig_names())}, "
+                           "or a BVH file")
     rig = rigs[name]
     return Skeleton.from_offsets(rig["names"], rig["parents"], rig["offsets"], rig["end_offsets"])
