@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.body.joints import SMPL_JOINT_NAMES
+from engine.body.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
 from engine.errors import BoneMapError
 from engine.motion.kinematics import world_transforms
 from engine.motion.skeleton import Skeleton
@@ -24,11 +24,29 @@ from tests.test_retarget_fixtures import (
 
 
 def _skeleton_named(names):
-    """A chain-free star skeleton with the given names (only names matter for mapping)."""
+    """A chain-free star skeleton with the given names (names alone, no structure to check them by)."""
     j = len(names)
     offsets = np.zeros((j, 3))
     offsets[1:, 0] = 0.1
     return Skeleton.from_offsets(names, [-1] + [0] * (j - 1), offsets)
+
+
+def _rig_named(bones: dict[str, str], extra=()) -> Skeleton:
+    """SMPL's hierarchy and rest (T-pose) with each SMPL joint named `bones[joint]`; joints `bones` leaves out
+    are skipped (their children hang from the nearest kept ancestor); `extra` names hang from the pelvis."""
+    rest = rest_positions(smpl())
+    kept = [j for j, n in enumerate(SMPL_JOINT_NAMES) if n in bones]
+    parents, offsets = [], []
+    for j in kept:
+        p = SMPL_PARENTS[j]
+        while p >= 0 and SMPL_JOINT_NAMES[p] not in bones:
+            p = SMPL_PARENTS[p]
+        parents.append(kept.index(p) if p >= 0 else -1)
+        offsets.append(rest[j] - (rest[p] if p >= 0 else 0.0))
+    names = [bones[SMPL_JOINT_NAMES[j]] for j in kept] + list(extra)
+    parents += [0] * len(extra)
+    offsets += [np.array([0.0, 0.01 * (k + 1), 0.0]) for k in range(len(extra))]
+    return Skeleton.from_offsets(names, parents, np.array(offsets))
 
 
 @pytest.mark.parametrize("name,rig", [("131_01.bvh", "cmu_bvh"), ("neutral_01_000.bvh", "cmu_mb")])
@@ -37,17 +55,33 @@ def test_real_bvh_skeletons_auto_map_completely(name, rig):
     assert bone_map.rig == rig and unmapped == []
 
 
+def _sided(table: dict[str, str]) -> dict[str, str]:
+    """{"hip": "thigh_{c}"} -> {"left_hip": "thigh_l", "right_hip": "thigh_r"} ({side}: left/right, {c}: l/r)."""
+    out = {}
+    for joint, name in table.items():
+        if "{" not in name:
+            out[joint] = name
+            continue
+        for side, c in (("left", "l"), ("right", "r")):
+            out[f"{side}_{joint}"] = name.format(side=side, c=c, C=c.upper())
+    return out
+
+
+UNREAL = {"pelvis": "pelvis", "spine1": "spine_01", "spine2": "spine_02", "spine3": "spine_03", "neck": "neck_01",
+          "head": "head", "hip": "thigh_{c}", "knee": "calf_{c}", "ankle": "foot_{c}", "foot": "ball_{c}",
+          "collar": "clavicle_{c}", "shoulder": "upperarm_{c}", "elbow": "lowerarm_{c}", "wrist": "hand_{c}",
+          "hand": "middle_01_{c}"}
+RIGIFY = {"pelvis": "DEF-spine", "spine1": "DEF-spine.001", "spine2": "DEF-spine.002", "spine3": "DEF-spine.003",
+          "neck": "DEF-spine.004", "head": "DEF-spine.006", "hip": "DEF-thigh.{C}", "knee": "DEF-shin.{C}",
+          "ankle": "DEF-foot.{C}", "foot": "DEF-toe.{C}", "collar": "DEF-shoulder.{C}",
+          "shoulder": "DEF-upper_arm.{C}", "elbow": "DEF-forearm.{C}", "wrist": "DEF-hand.{C}",
+          "hand": "DEF-f_middle.01.{C}"}
+
+
 def test_auto_map_recognises_each_builtin_rig_by_its_names():
-    unreal = ["root", "pelvis", "spine_01", "spine_02", "spine_03", "neck_01", "head"] + [
-        f"{b}_{s}" for s in "lr" for b in ("thigh", "calf", "foot", "ball", "clavicle", "upperarm", "lowerarm",
-                                             "hand", "middle_01")]
-    bone_map, unmapped = auto_map(_skeleton_named(unreal))
+    bone_map, unmapped = auto_map(_rig_named(_sided(UNREAL), extra=["root"]))
     assert bone_map.rig == "unreal" and unmapped == [] and bone_map.joints["left_foot"] == "ball_l"
-    rigify = ["root", "DEF-spine", "DEF-spine.001", "DEF-spine.002", "DEF-spine.003", "DEF-spine.004",
-              "DEF-spine.005", "DEF-spine.006"] + [
-        f"DEF-{b}.{s}" for s in "LR" for b in ("thigh", "shin", "foot", "toe", "shoulder", "upper_arm", "forearm",
-                                                "hand", "f_middle.01")]
-    bone_map, unmapped = auto_map(_skeleton_named(rigify))
+    bone_map, unmapped = auto_map(_rig_named(_sided(RIGIFY), extra=["root", "DEF-spine.005"]))
     assert bone_map.rig == "rigify" and unmapped == [] and bone_map.joints["right_knee"] == "DEF-shin.R"
     bone_map, unmapped = auto_map(mixamo_like())
     assert bone_map.rig == "mixamo" and unmapped == []
@@ -56,9 +90,12 @@ def test_auto_map_recognises_each_builtin_rig_by_its_names():
 
 
 def test_auto_map_reports_what_it_could_not_map():
-    names = [f"mixamorig:{SMPL_TO_MIXAMO[n]}" for n in SMPL_JOINT_NAMES if "hand" not in n and "wrist" not in n]
-    bone_map, unmapped = auto_map(_skeleton_named(names))
+    bones = {n: f"mixamorig:{SMPL_TO_MIXAMO[n]}" for n in SMPL_JOINT_NAMES if "hand" not in n and "wrist" not in n}
+    bone_map, unmapped = auto_map(_rig_named(bones))
     assert set(unmapped) == {"left_wrist", "right_wrist", "left_hand", "right_hand"}
+    # Names alone are not enough: a table's names on a skeleton whose chains contradict them are not taken.
+    bone_map, unmapped = auto_map(_skeleton_named(list(bones.values())))
+    assert "left_knee" in unmapped and "left_knee" not in bone_map.joints
     with pytest.raises(BoneMapError, match="left_knee"):
         retarget(smpl_clip("angry_13_000.bvh"), _skeleton_named(["a", "b", "c"]))
 

@@ -59,3 +59,32 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
     np.savez(bad, poses=np.zeros((3, 72)))
     done = _planted("retarget", str(bad), "-o", str(tmp_path / "x.bvh"))
     assert done.returncode == 2 and "AMASS" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_zup_millimetre_file_from_pose_estimation(tmp_path):
+    from tests.retarget_checks import MOCAP
+
+    source = MOCAP / "conventions" / "video2bvh_cxk.bvh"
+    out = tmp_path / "cxk_mixamo.bvh"
+    done = _planted("retarget", str(source), "--target", "mixamo", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "units mm" in done.stdout and "up axis z" in done.stdout
+    assert "contacts: detected on the source" in done.stdout
+    assert "foot sliding" in done.stdout and "planted frames" in done.stdout
+    motion = read_bvh(out, units="m")
+    pelvis = world_transforms(motion).positions[:, motion.skeleton.index("mixamorig:Hips")]
+    assert 0.7 < np.median(pelvis[:, 1]) < 1.1  # standing, metres, y up
+    done = _planted("retarget", str(source), "--target", "mixamo", "-o", str(out), "--units", "m", "--up", "y",
+                    "--reference-frame", "5000")
+    assert done.returncode == 2 and "--reference-frame" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unmappable_input_names_the_source_flag(tmp_path):
+    bad = tmp_path / "blob.bvh"
+    bad.write_text("HIERARCHY\nROOT a\n{\n OFFSET 0 0 0\n CHANNELS 6 Xposition Yposition Zposition Zrotation "
+                   "Xrotation Yrotation\n JOINT b\n {\n  OFFSET 0 10 0\n  CHANNELS 3 Zrotation Xrotation Yrotation\n"
+                   "  End Site\n  {\n   OFFSET 0 10 0\n  }\n }\n}\nMOTION\nFrames: 2\nFrame Time: 0.0333333\n"
+                   + "0 0 0 0 0 0 0 0 0\n" * 2)
+    done = _planted("retarget", str(bad), "--target", "mixamo", "-o", str(tmp_path / "x.bvh"))
+    assert done.returncode == 2 and "--source-bone-map" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "x.bvh").exists()

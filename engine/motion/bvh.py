@@ -1,246 +1,139 @@
 """BVH motion files: read into a Motion (metres, y up) and write a Motion back, vectorised over frames.
 
-Reading handles every channel order, 6 channels on every joint (Bandai Namco style, where a joint's
-position channels equal its offset), end sites, and CMU units. A joint with position channels sits at
-those values in its parent's frame (they replace its OFFSET); only the root's are kept per frame, as
-Motion holds rotations and a root path. Rotation channels compose in file order (intrinsic), in degrees.
-
-Units: a BVH file has none. `units="auto"` picks, among m, cm, mm, inch and cmu, the unit that makes
-the rest skeleton's largest extent (its height, or arm span) closest to 1.7 m on a log scale; CMU's
-unit is an inch / 0.45 = 0.0254 / 0.45 m (about 0.0564 m). Pass `units` or `scale` (metres per file
-unit, wins over `units`) for anything that is not a human-sized figure.
+Reading handles every channel order (several in one file), 6 channels on every joint, end sites, and
+the conventions a file leaves unsaid (`engine.motion.conventions`): its unit (m, dm, cm, mm, inch, CMU;
+detected from the figure's size), its up axis (detected from where the chest is above the feet), a
+frame rate a hair off an integer, and where the translation lives: the root's position channels, or,
+where the root stays put, those of the joint below it (the root is moved along that path).
+A non-root joint's position channels replace its OFFSET (their median, where they move but do not carry
+the body). Rotation channels compose in file order (intrinsic), in degrees.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import pathlib
-import re
 
 import numpy as np
 
 from engine.atomic import atomic_path
 from engine.errors import MotionFileError
+from engine.motion.bvh_parse import ParsedBvh, parse_bvh
+from engine.motion.conventions import (
+    UNIT_SCALES,
+    FileConventions,
+    change_basis,
+    detect_up,
+    resolve_scale,
+    snap_fps,
+    up_to_y,
+)
 from engine.motion.kinematics import forward_kinematics, rest_world_transforms
 from engine.motion.motion import Motion
 from engine.motion.skeleton import Skeleton
-from engine.rotations import euler_to_matrix, matrix_to_euler
+from engine.rotations import matrix_to_euler
 
 log = logging.getLogger(__name__)
 
-# Metres per file unit.
-UNIT_SCALES: dict[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "cmu": 0.0254 / 0.45}
-_TYPICAL_FIGURE_EXTENT_M = 1.7
-_AXES = "XYZ"
+__all__ = ["UNIT_SCALES", "read_bvh", "read_bvh_conventions", "write_bvh"]
+
+# Metres a joint's position channels may wander from their median and still count as a constant offset.
+_STILL_M = 1e-3
 
 
-class _Joint:
-    __slots__ = ("name", "parent", "offset", "channels", "end_offset")
+def _single_child_chain(parents: np.ndarray, j: int) -> bool:
+    """Whether every ancestor of j has exactly one child (moving the root moves only j's subtree)."""
+    counts = np.bincount(parents[parents >= 0], minlength=len(parents))
+    p = int(parents[j])
+    while p >= 0:
+        if counts[p] != 1:
+            return False
+        p = int(parents[p])
+    return True
 
-    def __init__(self, name: str, parent: int):
-        self.name = name
-        self.parent = parent
-        self.offset = np.zeros(3)
-        self.channels: list[str] = []
-        self.end_offset = np.zeros(3)
+
+def _channel_positions(values: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """(T, 3) a non-root joint's position in its parent's frame from its position channels (file units).
+
+    Exporters disagree: most write the position (it replaces the OFFSET), Blender's writes the pose
+    translation on top of the rest (it adds to the OFFSET). Whichever the channels lie closer to, the
+    OFFSET or zero, says which: channels that stay within half the OFFSET's length of zero add to it.
+    """
+    median = np.median(values, axis=0) if len(values) else offset
+    adds = np.linalg.norm(median) < 0.5 * np.linalg.norm(offset)
+    return values + offset if adds else values
 
 
-def _parse_hierarchy(tokens: list[str], path: pathlib.Path) -> list[_Joint]:
-    """The joints of a HIERARCHY section (tokens between HIERARCHY and MOTION)."""
-    joints: list[_Joint] = []
-    stack: list[int | None] = []  # joint index per open brace; None for an End Site block
-    pending: _Joint | None = None
-    in_end_site = False
-    i = 0
+def _translation_and_offsets(parsed: ParsedBvh, skeleton: Skeleton, rotations: np.ndarray, scale: float):
+    """(offsets (J, 3) file units, root path (T, 3) file units, the joint that carries the path).
 
-    def number(k: int) -> float:
-        try:
-            return float(tokens[k])
-        except (IndexError, ValueError):
-            raise MotionFileError(f"{path}: expected a number after OFFSET/CHANNELS, found {tokens[k:k + 1]}") from None
-
-    while i < len(tokens):
-        tok = tokens[i]
-        upper = tok.upper()
-        if upper in ("ROOT", "JOINT"):
-            if upper == "ROOT" and joints:
-                raise MotionFileError(f"{path}: more than one ROOT; split the file into one skeleton per file")
-            parent = next((s for s in reversed(stack) if s is not None), -1) if stack else -1
-            if upper == "JOINT" and parent < 0:
-                raise MotionFileError(f"{path}: JOINT {tokens[i + 1]!r} outside the ROOT's braces")
-            pending = _Joint(tokens[i + 1], parent)
-            joints.append(pending)
-            i += 2
-        elif upper == "END":
-            in_end_site = True
-            i += 2  # "End Site"
-        elif tok == "{":
-            stack.append(None if in_end_site else len(joints) - 1)
-            i += 1
-        elif tok == "}":
-            if not stack:
-                raise MotionFileError(f"{path}: unbalanced braces in HIERARCHY")
-            closed = stack.pop()
-            if closed is None:
-                in_end_site = False
-            i += 1
-        elif upper == "OFFSET":
-            offset = np.array([number(i + 1), number(i + 2), number(i + 3)])
-            if in_end_site:
-                owner = next(s for s in reversed(stack) if s is not None)
-                if not np.any(joints[owner].end_offset):
-                    joints[owner].end_offset = offset
-            elif pending is not None:
-                pending.offset = offset
-            i += 4
-        elif upper == "CHANNELS":
-            n = int(number(i + 1))
-            names = tokens[i + 2:i + 2 + n]
-            for name in names:
-                if not re.fullmatch(r"[XYZ](position|rotation)", name, flags=re.IGNORECASE):
-                    raise MotionFileError(f"{path}: joint {joints[-1].name!r} has an unknown channel {name!r}")
-            joints[-1].channels = [c[0].upper() + c[1:].lower() for c in names]
-            i += 2 + n
+    The root's position channels are its path (they replace its OFFSET). A non-root joint's channels
+    that hold still set its offset; the first that move by more than the root does, below a root with no
+    other children, carry the body: the root is moved so that joint follows its channels exactly.
+    """
+    offsets = skeleton.offsets.copy()
+    positions = parsed.positions()
+    num_frames = parsed.data.shape[0]
+    root_path = positions.get(0, np.broadcast_to(offsets[0], (num_frames, 3))).copy()
+    offsets[0] = root_path[0] if num_frames else offsets[0]
+    carrier, parents = 0, np.asarray(skeleton.parents)
+    root_range = float(np.ptp(root_path, axis=0).max(initial=0.0)) if num_frames else 0.0
+    for j in sorted(k for k in positions if k > 0):
+        values = _channel_positions(positions[j], offsets[j])
+        median = np.median(values, axis=0) if num_frames else offsets[j]
+        wander = float(np.abs(values - median).max(initial=0.0)) * scale
+        if wander <= _STILL_M:
+            offsets[j] = median
+        elif carrier == 0 and np.ptp(values, axis=0).max() > max(root_range, 0.01 / scale) \
+                and _single_child_chain(parents, j):
+            offsets[j] = values[0]
+            above = forward_kinematics(Skeleton.from_offsets(skeleton.names, parents, offsets), rotations,
+                                       root_path, joints=[int(parents[j])]).rotations[:, int(parents[j])]
+            root_path = root_path + np.einsum("tab,tb->ta", above, values - values[0])
+            carrier = j
         else:
-            raise MotionFileError(f"{path}: unexpected word {tok!r} in HIERARCHY")
-    if stack:
-        raise MotionFileError(f"{path}: HIERARCHY ends with unclosed braces")
-    if not joints:
-        raise MotionFileError(f"{path}: no ROOT joint in HIERARCHY")
-    return joints
+            offsets[j] = median
+            log.warning("%s moves away from its OFFSET by up to %.1f mm; its median position is kept",
+                        skeleton.names[j], wander * 1000)
+    return offsets, root_path, skeleton.names[carrier]
 
 
-def _fps_from_frame_time(frame_time: float) -> float:
-    """Frames per second; snapped to the nearest integer when within 0.1 % (0.0083333 s -> 120)."""
-    fps = 1.0 / frame_time
-    nearest = round(fps)
-    return float(nearest) if nearest > 0 and abs(fps - nearest) <= 1e-3 * fps else fps
+def read_bvh_conventions(
+    path: str | os.PathLike, units: str = "auto", scale: float | None = None, up: str = "auto",
+) -> tuple[Motion, FileConventions]:
+    """Read a BVH file into a Motion in metres, y up, and say which conventions were found and why.
 
-
-def detect_units(skeleton_extent: float) -> str:
-    """The unit among UNIT_SCALES that makes an extent (file units) closest to 1.7 m on a log scale."""
-    if not skeleton_extent > 0:
-        return "m"
-    return min(UNIT_SCALES, key=lambda u: abs(math.log(skeleton_extent * UNIT_SCALES[u] / _TYPICAL_FIGURE_EXTENT_M)))
-
-
-def _rest_extent(skeleton: Skeleton) -> float:
-    rest = rest_world_transforms(skeleton)
-    tips = rest.positions[0] + np.einsum("jab,jb->ja", rest.rotations[0], skeleton.end_offsets)
-    points = np.concatenate([rest.positions[0], tips])
-    return float(np.max(points.max(0) - points.min(0)))
-
-
-def _channel_rotations(angles_deg: np.ndarray, axes: str) -> np.ndarray:
-    """(T, G, n) degrees for rotation channels about `axes` (file order) -> (T, G, 3, 3)."""
-    rad = np.deg2rad(angles_deg)
-    if len(axes) == 3:
-        return euler_to_matrix(rad, axes)
-    out = np.broadcast_to(np.eye(3), rad.shape[:2] + (3, 3)).copy()
-    for k, axis in enumerate(axes):
-        angles = np.zeros(rad.shape[:2] + (3,))
-        angles[..., 0] = rad[..., k]
-        out = out @ euler_to_matrix(angles, axis + "".join(a for a in _AXES if a != axis))
-    return out
-
-
-def _read_frames(text: str, num_channels: int, path: pathlib.Path) -> tuple[np.ndarray, float]:
-    """(T, C) channel values and the frame time, from the MOTION section."""
-    match = re.match(r"\s*Frames:\s*(\d+)\s*Frame\s+Time:\s*([0-9eE.+-]+)", text, flags=re.IGNORECASE)
-    if not match:
-        raise MotionFileError(f"{path}: MOTION section lacks 'Frames:' and 'Frame Time:' lines")
-    frames, frame_time = int(match.group(1)), float(match.group(2))
-    if not frame_time > 0:
-        raise MotionFileError(f"{path}: Frame Time must be positive, got {frame_time}")
-    body = text[match.end():]
-    values = np.array(body.split(), dtype=np.float64) if body.strip() else np.zeros(0)
-    needed = frames * num_channels
-    if values.size < needed:
-        raise MotionFileError(
-            f"{path}: declares {frames} frames of {num_channels} channels but holds {values.size} values; "
-            "the file is truncated"
-        )
-    if values.size > needed:
-        log.warning("%s: %d values after the declared %d frames ignored", path, values.size - needed, frames)
-    return values[:needed].reshape(frames, num_channels), frame_time
-
-
-def read_bvh(path: str | os.PathLike, units: str = "auto", scale: float | None = None) -> Motion:
-    """Read a BVH file into a Motion in metres (y up, as BVH files are).
-
-    units: "auto" (see the module docstring), or one of "m", "cm", "mm", "inch", "cmu".
-    scale: metres per file unit; overrides `units`.
-    Returns a Motion with world-aligned rest frames (identity rest rotations), rotations (T, J, 3, 3),
-    root_translation (T, 3) metres and the file's fps.
+    units: "auto", or a key of conventions.UNIT_SCALES ("m", "dm", "cm", "mm", "inch", "cmu").
+    scale: metres per file unit; overrides `units`. up: "auto", or the file's up axis ("y", "z", "-y", ...).
+    Returns (Motion with world-aligned rest frames, rotations (T, J, 3, 3), root_translation (T, 3) metres,
+    fps; FileConventions).
     """
     path = pathlib.Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as err:
-        raise MotionFileError(f"cannot read BVH file {path}: {err.strerror}") from None
-    head, motion_text = _split_sections(text, path)
-    tokens = head.replace("{", " { ").replace("}", " } ").split()
-    if not tokens or tokens[0].upper() != "HIERARCHY":
-        raise MotionFileError(f"{path}: not a BVH file (it must start with HIERARCHY)")
-    joints = _parse_hierarchy(tokens[1:], path)
-    columns: list[tuple[int, str]] = [(j, c) for j, joint in enumerate(joints) for c in joint.channels]
-    data, frame_time = _read_frames(motion_text, len(columns), path)
-
-    skeleton_units = Skeleton.from_offsets(
-        [jt.name for jt in joints], [jt.parent for jt in joints], [jt.offset for jt in joints],
-        [jt.end_offset for jt in joints],
-    )
-    if scale is None:
-        if units == "auto":
-            units = detect_units(_rest_extent(skeleton_units))
-            log.info("%s: units detected as %s", path.name, units)
-        if units not in UNIT_SCALES:
-            raise MotionFileError(f"unknown units {units!r}; use 'auto' or one of {sorted(UNIT_SCALES)}")
-        scale = UNIT_SCALES[units]
-    if not scale > 0:
-        raise MotionFileError(f"scale must be positive metres per file unit, got {scale}")
-
-    num_frames, num_joints = data.shape[0], len(joints)
-    rotations = np.broadcast_to(np.eye(3), (num_frames, num_joints, 3, 3)).copy()
-    by_axes: dict[str, list[tuple[int, list[int]]]] = {}
-    positions: dict[int, list[int]] = {}
-    for j, joint in enumerate(joints):
-        cols = [k for k, (jj, _) in enumerate(columns) if jj == j]
-        rot = [(k, c[0]) for k, c in zip(cols, joint.channels, strict=True) if c.endswith("rotation")]
-        pos = {c[0]: k for k, c in zip(cols, joint.channels, strict=True) if c.endswith("position")}
-        if rot:
-            by_axes.setdefault("".join(a for _, a in rot), []).append((j, [k for k, _ in rot]))
-        if pos:
-            positions[j] = [pos.get(a, -1) for a in _AXES]
-    for axes, members in by_axes.items():
-        idx = np.array([m[0] for m in members])
-        cols = np.array([m[1] for m in members])
-        rotations[:, idx] = _channel_rotations(data[:, cols], axes)
-
-    offsets = np.array([jt.offset for jt in joints])
-    root_translation = np.broadcast_to(offsets[0], (num_frames, 3)).copy()
-    for j, cols in positions.items():
-        values = np.where(np.array(cols) >= 0, data[:, cols], offsets[j])
-        if j == 0:
-            root_translation = values
-        elif num_frames and np.max(np.abs(values - offsets[j])) * scale > 1e-3:
-            log.warning("%s: joint %r moves away from its OFFSET; per-joint translations are not kept",
-                        path.name, joints[j].name)
-    skeleton = Skeleton.from_offsets(
-        skeleton_units.names, skeleton_units.parents, offsets * scale, skeleton_units.end_offsets * scale
-    )
-    return Motion(skeleton=skeleton, rotations=rotations, root_translation=root_translation * scale,
-                  fps=_fps_from_frame_time(frame_time))
+    parsed = parse_bvh(path)
+    joints = parsed.joints
+    names, parents = [jt.name for jt in joints], [jt.parent for jt in joints]
+    raw = Skeleton.from_offsets(names, parents, [jt.offset for jt in joints], [jt.end_offset for jt in joints])
+    rotations = parsed.rotations()
+    units, scale, units_reason = resolve_scale(raw, units, scale)
+    offsets, root_path, carrier = _translation_and_offsets(parsed, raw, rotations, scale)
+    skeleton = Skeleton.from_offsets(names, parents, offsets * scale, raw.end_offsets * scale)
+    file_fps = 1.0 / parsed.frame_time
+    motion = Motion(skeleton=skeleton, rotations=rotations, root_translation=root_path * scale,
+                    fps=snap_fps(parsed.frame_time))
+    if up == "auto":
+        up, up_reason = detect_up(motion)
+    else:
+        up_reason = "as given"
+    motion = change_basis(motion, up_to_y(up))
+    conventions = FileConventions(units, scale, units_reason, up, up_reason, motion.fps, file_fps, carrier)
+    log.info("%s: %s", path.name, conventions.summary())
+    return motion, conventions
 
 
-def _split_sections(text: str, path: pathlib.Path) -> tuple[str, str]:
-    """(HIERARCHY text, MOTION text)."""
-    match = re.search(r"^\s*MOTION\s*$", text, flags=re.MULTILINE | re.IGNORECASE)
-    if not match:
-        raise MotionFileError(f"{path}: no MOTION section; the file is not a complete BVH")
-    return text[:match.start()], text[match.end():]
+def read_bvh(path: str | os.PathLike, units: str = "auto", scale: float | None = None, up: str = "auto") -> Motion:
+    """Read a BVH file into a Motion in metres, y up (see `read_bvh_conventions`, which also says why)."""
+    return read_bvh_conventions(path, units, scale, up)[0]
 
 
 def _world_aligned(motion: Motion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -262,6 +155,23 @@ def _world_aligned(motion: Motion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     delta = world @ np.swapaxes(rest, -1, -2)[None]
     parent_delta = np.concatenate([np.broadcast_to(np.eye(3), delta[:, :1].shape), delta[:, parents[1:]]], axis=1)
     return offsets, end_offsets, np.swapaxes(parent_delta, -1, -2) @ delta
+
+
+# An End Site a rig leaves at zero length (SMPL's hands, feet, head) continues its bone by this fraction,
+# at least _MIN_END_SITE_M: importers (Blender) warn about, and drop, zero-length bones.
+_END_SITE_FRACTION = 0.5
+_MIN_END_SITE_M = 0.02
+
+
+def _visible_end_sites(offsets: np.ndarray, end_offsets: np.ndarray) -> np.ndarray:
+    """(J, 3) metres: end offsets with the zero-length ones replaced by a continuation of the joint's bone
+    (half its length, at least 2 cm; straight up where the bone has no length either). World-aligned frames."""
+    out = end_offsets.copy()
+    length = np.linalg.norm(offsets, axis=1)
+    empty = np.linalg.norm(end_offsets, axis=1) < 1e-9
+    direction = np.where(length[:, None] > 1e-9, offsets / np.maximum(length, 1e-12)[:, None], [0.0, 1.0, 0.0])
+    out[empty] = direction[empty] * np.maximum(_END_SITE_FRACTION * length[empty], _MIN_END_SITE_M)[:, None]
+    return out
 
 
 def _hierarchy_text(names, parents, offsets, end_offsets, order: str, fmt) -> tuple[str, list[int]]:
@@ -301,6 +211,7 @@ def write_bvh(motion: Motion, path: str | os.PathLike, units: str = "m", rotatio
     units: the file's unit (values are metres divided by UNIT_SCALES[units]). rotation_order: the
     Euler channel order of every joint, e.g. "ZYX" (R = Rz @ Ry @ Rx). The root gets 6 channels.
     Joints are listed depth first (as BVH nests them), so a skeleton in another order reads back reordered.
+    Every leaf gets an End Site of non-zero length (`_visible_end_sites`).
     """
     path = pathlib.Path(path)
     if units not in UNIT_SCALES:
@@ -310,6 +221,7 @@ def write_bvh(motion: Motion, path: str | os.PathLike, units: str = "m", rotatio
         raise MotionFileError(f"rotation_order must be a permutation of XYZ, got {rotation_order!r}")
     per_metre = 1.0 / UNIT_SCALES[units]
     offsets, end_offsets, local = _world_aligned(motion)
+    end_offsets = _visible_end_sites(offsets, end_offsets)
 
     def fmt(v: float) -> str:
         return f"{v:.9g}"

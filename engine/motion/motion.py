@@ -19,10 +19,14 @@ class Contacts:
     probability: (T, 2) in [0, 1], columns (left foot, right foot).
     points: optional (T, 4) in [0, 1] per heel and toe (left heel, left toe, right heel, right toe), where
         the source knows them (a model's heel/toe vertices, or a capture's heel and toe joints).
+    heights: optional (T, 4) metres each heel and toe of the performance is above its ground level, scaled
+        to the skeleton the motion plays on (a retarget sets it from its source): a foot lock pins planted
+        points that high above the ground, so a foot the performance rests on the floor rests on it.
     """
 
     probability: np.ndarray
     points: np.ndarray | None = None
+    heights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         p = np.asarray(self.probability)
@@ -32,6 +36,8 @@ class Contacts:
             raise ValueError(
                 f"contact points must be ({p.shape[0]}, 4) [heel, toe per side], got {np.shape(self.points)}"
             )
+        if self.heights is not None and np.shape(self.heights) != (p.shape[0], 4):
+            raise ValueError(f"contact heights must be ({p.shape[0]}, 4), got {np.shape(self.heights)}")
 
     @property
     def num_frames(self) -> int:

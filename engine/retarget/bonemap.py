@@ -57,23 +57,24 @@ class BoneMap:
         """SMPL joint names this map leaves out, in SMPL order."""
         return [n for n in SMPL_JOINT_NAMES if n not in self.joints]
 
-    def indices(self, skeleton: Skeleton) -> dict[str, int]:
-        """SMPL name -> joint index in `skeleton`; BoneMapError names the bones the skeleton lacks."""
+    def indices(self, skeleton: Skeleton, flag: str = "--bone-map") -> dict[str, int]:
+        """SMPL name -> joint index in `skeleton`; BoneMapError names the bones the skeleton lacks (and `flag`,
+        the option that passes this map)."""
         missing = [bone for bone in self.joints.values() if bone not in skeleton.names]
         if missing:
             raise BoneMapError(
                 f"the bone map ({self.rig}) names bones the skeleton does not have: {', '.join(missing)}; "
-                "fix the map's joint names or pick the right skeleton"
+                f"fix the joint names in the file given to {flag}, or pick the right skeleton"
             )
         return {smpl: skeleton.names.index(bone) for smpl, bone in self.joints.items()}
 
-    def require(self, names: tuple[str, ...] = REQUIRED_JOINTS) -> None:
-        """BoneMapError listing which of `names` the map lacks."""
+    def require(self, names: tuple[str, ...] = REQUIRED_JOINTS, flag: str = "--bone-map") -> None:
+        """BoneMapError listing which of `names` the map lacks, and the option (`flag`) that would fix it."""
         missing = [n for n in names if n not in self.joints]
         if missing:
             raise BoneMapError(
                 f"the bone map ({self.rig}) has no joint for {', '.join(missing)}; add them to a bone-map JSON "
-                f"file ({BONE_MAP_FORMAT}) and pass it with --bone-map"
+                f"file ({BONE_MAP_FORMAT}) and pass it with {flag}"
             )
 
     def to_json(self) -> str:
@@ -115,11 +116,16 @@ def save_bone_map(bone_map: BoneMap, path: str | os.PathLike) -> pathlib.Path:
     return path
 
 
-def resolve_bone_map(skeleton: Skeleton, bone_map: BoneMap | None) -> BoneMap:
-    """`bone_map` checked against `skeleton`, or the auto-mapped one when None."""
+def resolve_bone_map(skeleton: Skeleton, bone_map: BoneMap | None, flag: str = "--bone-map") -> BoneMap:
+    """`bone_map` checked against `skeleton`, or the auto-mapped one when None; errors name `flag`."""
     if bone_map is None:
         from engine.retarget.rigs import auto_map  # rigs imports this module
 
         bone_map, _ = auto_map(skeleton)
-    bone_map.indices(skeleton)
+    bone_map.indices(skeleton, flag)
     return bone_map
+
+
+# The options that pass each skeleton's bone map, named in errors (the CLI's words; the add-on passes its own).
+SOURCE_FLAG = "--source-bone-map"
+TARGET_FLAG = "--bone-map"

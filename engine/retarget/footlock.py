@@ -36,6 +36,7 @@ from engine.retarget.contacts import (
     planted_mask,
     point_probability_from_feet,
 )
+from engine.retarget.floor import FloorLimits
 from engine.retarget.ik import aim_toe, two_bone_ik
 from engine.retarget.metrics import boundary_jerk, foot_sliding_mm, penetration_mm
 from engine.retarget.pins import across_to_length, fill_short_gaps, foot_pins, frame_pins, pin_targets
@@ -45,9 +46,6 @@ log = logging.getLogger(__name__)
 # Fraction of the leg over which reach saturates smoothly before max_leg_extension (0: a hard limit measured
 # best on the real clips: a soft zone lowers the pelvis more and made boundary jerk no better).
 _SOFT_ZONE = 0.0
-# A free foot's dips under the floor are measured on its path smoothed over this fraction of
-# smoothing_seconds: enough to ignore an estimate's per-frame jitter, little enough to catch a real scrape.
-_DIP_SMOOTHING = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,6 +102,18 @@ class FootLockReport:
     boundary_jerk_after: float
     pelvis_drop: np.ndarray
     max_shortfall_mm: float
+
+    @property
+    def planted_frames(self) -> int:
+        """Frames on which at least one heel or toe is planted."""
+        return int(np.any(self.planted, axis=1).sum())
+
+    def summary(self) -> str:
+        """One line for the user: foot sliding over the planted frames, or that there were none."""
+        if self.planted_frames == 0:
+            return "no planted frames: the feet never rest on the ground, so nothing was pinned"
+        return (f"foot sliding {self.fs_before_mm:.2f} -> {self.fs_after_mm:.2f} mm over {self.planted_frames} "
+                f"planted frames; pelvis lowered up to {self.pelvis_drop.max(initial=0.0) * 1000:.1f} mm")
 
 
 @dataclass(frozen=True)
@@ -275,14 +285,17 @@ def leg_lengths(sk: Skeleton, legs: LegJoints) -> np.ndarray:
 
 def lock_feet(
     motion: Motion, contacts=None, settings: FootLockSettings = FootLockSettings(),
-    bone_map: BoneMap | None = None,
+    bone_map: BoneMap | None = None, pin_heights: np.ndarray | None = None,
 ) -> tuple[Motion, FootLockReport]:
     """Pin planted feet on `motion`'s own skeleton (the target rig, after retargeting).
 
     contacts: a Contacts or (T, 2) per-foot probabilities [left, right], or (T, 4) per heel and toe
     (FOOT_POINTS order); None uses motion.contacts, and where that is None too, each heel's and toe's
     height and speed. bone_map: finds the legs (None:
-    auto-map by name). Returns the locked Motion (same skeleton, fps, contacts) and a FootLockReport.
+    auto-map by name). pin_heights: optional (T, 4) metres above its ground level each heel and toe should
+    rest at while planted (the source's, scaled); None takes the contacts' `heights` where they have them
+    (a retarget's result does), else keeps the motion's own heights.
+    Returns the locked Motion (same skeleton, fps, contacts) and a FootLockReport.
     """
     sk = motion.skeleton
     bone_map = resolve_bone_map(sk, bone_map)
@@ -298,7 +311,9 @@ def lock_feet(
 
     # 3-5. Pins; the pelvis lowers where a leg could not reach them; then the ankles' targets, above the floor.
     blend = max(int(round(settings.blend_seconds * fps)), 1)
-    per_point = foot_pins(points, planted, ground, settings.level_planted_feet)
+    if pin_heights is None:
+        pin_heights = getattr(motion.contacts if contacts is None else contacts, "heights", None)
+    per_point = foot_pins(points, planted, ground, settings.level_planted_feet, pin_heights)
     toe_pin = frame_pins(per_point, len(points), blend, points)[:, 1::2]
     pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend, pins=per_point)
     hips = world.positions[:, list(legs.hip)]
@@ -313,7 +328,7 @@ def lock_feet(
     pins, weight = pin_targets(points, planted, ground, settings.level_planted_feet, blend,
                                path=points - shift, pins=per_point)
     targets = ankle_targets(heel, toe, pins, weight, toe_pin)
-    floor = FloorLimits.of(points, ground, weight, fps, settings)
+    floor = FloorLimits.of(points, ground, weight, fps, settings.smoothing_seconds, settings.keep_feet_above_ground)
     targets[..., 1] = floor.apply(targets[..., 1], 0)
 
     # 6. IK; the foot keeps its world orientation, turned so a planted toe lands on its pin.
@@ -337,35 +352,6 @@ def lock_feet(
     log.info("foot lock: FS %.2f -> %.2f mm over %d planted point-frames, pelvis drop up to %.1f mm",
              report.fs_before_mm, report.fs_after_mm, int(planted.sum()), float(drop.max(initial=0.0)) * 1000)
     return locked, report
-
-
-@dataclass(frozen=True, eq=False)
-class FloorLimits:
-    """The floor under the feet: near_floor (T, 2) per side, a foot planted or easing on or off, which never
-    goes under its ground level; dip (T, 4) how far a free foot's lightly smoothed path goes under it (it is
-    lifted by that much, so an estimate's per-frame jitter is not "corrected" into jumps)."""
-
-    enabled: bool
-    near_floor: np.ndarray
-    dip: np.ndarray
-    ground: np.ndarray
-
-    @classmethod
-    def of(cls, points, ground, weight, fps, settings: FootLockSettings) -> FloorLimits:
-        near_floor = np.maximum(weight[:, 0::2], weight[:, 1::2]) > 0
-        dip = np.zeros(points.shape[:2])
-        if settings.keep_feet_above_ground:
-            smoothed, _ = foot_speeds(points, fps, settings.smoothing_seconds * _DIP_SMOOTHING)
-            dip = np.maximum(ground[None] - smoothed, 0.0)
-        return cls(settings.keep_feet_above_ground, near_floor, dip, ground)
-
-    def apply(self, heights: np.ndarray, point: int) -> np.ndarray:
-        """(T, 2) heel (point 0) or toe (point 1) target heights per side, kept above the floor."""
-        if not self.enabled:
-            return heights
-        lift = self.dip[:, point::2] - (self.dip[:, 0::2] if point == 1 else 0.0)  # a toe rides on its heel's lift
-        return np.where(self.near_floor, np.maximum(heights, self.ground[None, point::2]),
-                        heights + np.maximum(lift, 0.0))
 
 
 def _leg_deltas(sk: Skeleton, legs: LegJoints, solution, aim: np.ndarray) -> dict[int, np.ndarray]:

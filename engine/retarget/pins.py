@@ -29,11 +29,15 @@ def _interval_weights(start: np.ndarray, stop: np.ndarray, t_count: int, blend_f
     return np.clip(prev, 0, len(start) - 1), np.clip(nxt, 0, len(start) - 1), w_prev, w_next
 
 
-def interval_pins(points: np.ndarray, planted: np.ndarray, ground: np.ndarray, level: bool) -> list:
+def interval_pins(points: np.ndarray, planted: np.ndarray, ground: np.ndarray, level: bool,
+                  heights: np.ndarray | None = None) -> list:
     """Per foot point k: (intervals (N, 2) int [start, stop), pins (N, 3)) of its planted runs.
 
     points: (T, K, 3) world positions; planted: (T, K) bool; ground: (K,) levels. A pin is the interval's
     mean position, at the ground level when `level`, else at the mean height (never below the ground level).
+    heights: optional (T, K) metres above the ground level the point should rest at (the source's, scaled):
+    a pin then sits at ground + their lowest over the interval (where the source rests it), whatever
+    height the point itself has.
     """
     cumulative = np.concatenate([np.zeros((1,) + points.shape[1:]), np.cumsum(points, axis=0)])
     out = []
@@ -41,7 +45,12 @@ def interval_pins(points: np.ndarray, planted: np.ndarray, ground: np.ndarray, l
         iv = runs(planted[:, k])
         start, stop = iv[:, 0], iv[:, 1]
         pin = (cumulative[stop, k] - cumulative[start, k]) / np.maximum(stop - start, 1)[:, None]
-        pin[:, 1] = ground[k] if level else np.maximum(pin[:, 1], ground[k])
+        if level:
+            pin[:, 1] = ground[k]
+        elif heights is not None:
+            pin[:, 1] = ground[k] + np.array([max(float(heights[a:b, k].min()), 0.0) for a, b in iv])
+        else:
+            pin[:, 1] = np.maximum(pin[:, 1], ground[k])
         out.append((iv, pin))
     return out
 
@@ -81,13 +90,15 @@ def rigid_heel_pins(heel: tuple, toe: tuple, length: float) -> np.ndarray:
     return out
 
 
-def foot_pins(points: np.ndarray, planted: np.ndarray, ground: np.ndarray, level: bool) -> list:
+def foot_pins(points: np.ndarray, planted: np.ndarray, ground: np.ndarray, level: bool,
+              heights: np.ndarray | None = None) -> list:
     """Per foot point (contacts.FOOT_POINTS order: heel, toe per side): (intervals, pins) as `interval_pins`,
     each heel's pin a foot's length from its toe's (`rigid_heel_pins`).
 
-    points: (T, 4, 3) world metres; planted: (T, 4) bool; ground: (4,) metres.
+    points: (T, 4, 3) world metres; planted: (T, 4) bool; ground: (4,) metres; heights: optional (T, 4)
+    metres above the ground to rest at (`interval_pins`).
     """
-    pins = interval_pins(points, planted, ground, level)
+    pins = interval_pins(points, planted, ground, level, heights)
     for side in range(2):
         heel, toe = 2 * side, 2 * side + 1
         length = float(np.linalg.norm(points[0, heel] - points[0, toe]))

@@ -2,12 +2,16 @@
 
 The recipe (each step a function below):
 1. pair the joints both bone maps name (`joint_pairs`);
-2. rest-pose alignment (`rest_alignment`): per pair, the world rotation that turns the source bone's
-   rest direction onto the target's, so a T-posed source drives an A-posed target correctly;
-3. per frame, each source joint's world rotation away from its rest (`world_deltas`) is carried to the
-   target, through the alignment: W_target = D_source @ A^T @ W_target_rest;
-4. target joints no map names keep their rest pose relative to their parents (`target_world_rotations`);
-5. the pelvis path is scaled by the ratio of leg lengths (`leg_length`), about the floor (y = 0), so a
+2. rest-pose alignment (`engine.retarget.alignment`): per pair, the world rotation that turns the source
+   bone's anatomical frame in a reference pose (its rest when that is a standing body, else a standing
+   frame of the motion, or the frame the user names) onto the target's in its rest, so any rest pose
+   (T, A, arms down, every bone along +x) drives any other correctly;
+3. per frame, each source joint's world rotation away from the reference (`world_deltas`) is carried to
+   the target, through the alignment: W_target = W_source @ W_source_ref^T @ A^T @ W_target_rest;
+4. each mapped bone's direction is then set to the source's (`match_directions`), so joints one map
+   names and the other does not (a spine of five against one of three) bend the chain the same way;
+5. target joints no map names keep their rest pose relative to their parents (`target_world_rotations`);
+6. the pelvis path is scaled by the ratio of leg lengths (`leg_length`), about the floor (y = 0), so a
    longer-legged target takes longer steps and the ground stays where it was.
 World frame: y up, metres, characters facing +z at rest.
 """
@@ -19,20 +23,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.body.joints import SMPL_JOINT_NAMES
 from engine.errors import BoneMapError
 from engine.motion.kinematics import forward_kinematics, local_from_world, rest_world_transforms
 from engine.motion.motion import Motion
 from engine.motion.skeleton import Skeleton
-from engine.retarget.bonemap import REQUIRED_JOINTS, BoneMap, resolve_bone_map
+from engine.retarget.alignment import (
+    ReferencePose,
+    alignment,
+    anatomical_frames,
+    bone_children,
+    pose_at,
+    reference_pose,
+)
+from engine.retarget.bonemap import REQUIRED_JOINTS, SOURCE_FLAG, TARGET_FLAG, BoneMap, resolve_bone_map
 from engine.retarget.contacts import foot_speeds, ground_levels
 from engine.retarget.ik import rotation_between
-from engine.retarget.rigs import SMPL_BONE_CHILD
+from engine.retarget.source_contacts import performance_contacts
 
 log = logging.getLogger(__name__)
-
-# Bones whose rest direction is aligned across the ground only (their pitch is anatomy, not pose).
-_FLAT_AT_REST = frozenset({"left_ankle", "right_ankle"})
-
 
 @dataclass(frozen=True, eq=False)
 class JointPairs:
@@ -43,49 +52,68 @@ class JointPairs:
     target: np.ndarray
 
 
-def joint_pairs(source_map: BoneMap, source: Skeleton, target_map: BoneMap, target: Skeleton) -> JointPairs:
-    src, tgt = source_map.indices(source), target_map.indices(target)
-    names = tuple(n for n in src if n in tgt)
-    missing = [n for n in REQUIRED_JOINTS if n not in names]
-    if missing:
-        raise BoneMapError(
-            f"cannot retarget: {', '.join(missing)} not mapped on both skeletons "
-            f"(source rig {source_map.rig}, target rig {target_map.rig}); pass a bone-map JSON for the rig"
-        )
+def joint_pairs(source_map: BoneMap, source: Skeleton, target_map: BoneMap, target: Skeleton,
+                flags: tuple[str, str] = (SOURCE_FLAG, TARGET_FLAG)) -> JointPairs:
+    """The SMPL joints both maps name, in SMPL order. BoneMapError says which skeleton lacks a joint the
+    retarget needs, and the option that passes its bone map (`flags`: source's, target's)."""
+    src, tgt = source_map.indices(source, flags[0]), target_map.indices(target, flags[1])
+    for side, found, bone_map, flag in (("the motion's", src, source_map, flags[0]),
+                                        ("the target's", tgt, target_map, flags[1])):
+        missing = [n for n in REQUIRED_JOINTS if n not in found]
+        if missing:
+            raise BoneMapError(
+                f"cannot retarget: {side} skeleton (mapped as {bone_map.rig}: {len(found)} of 24 joints) has no "
+                f"joint for {', '.join(missing)}; write a bone-map JSON (planted-bonemap) for it and pass it "
+                f"with {flag}"
+            )
+    names = tuple(n for n in SMPL_JOINT_NAMES if n in src and n in tgt)
     return JointPairs(names, np.array([src[n] for n in names]), np.array([tgt[n] for n in names]))
 
 
-def rest_alignment(pairs: JointPairs, source: Skeleton, target: Skeleton) -> np.ndarray:
-    """(N, 3, 3) world rotations turning each source bone's rest direction onto the target's.
-
-    A bone runs from a joint to the joint SMPL_BONE_CHILD names; identity where either end is unmapped.
-    Foot bones (ankle to ball) are aligned in heading only.
-    """
-    src_rest = rest_world_transforms(source).positions[0]
-    tgt_rest = rest_world_transforms(target).positions[0]
-    where = {n: k for k, n in enumerate(pairs.names)}
-    src_dir = np.zeros((len(pairs.names), 3))
-    tgt_dir = np.zeros((len(pairs.names), 3))
-    for k, name in enumerate(pairs.names):
-        child = SMPL_BONE_CHILD[name]
-        if child in where:
-            c = where[child]
-            src_dir[k] = src_rest[pairs.source[c]] - src_rest[pairs.source[k]]
-            tgt_dir[k] = tgt_rest[pairs.target[c]] - tgt_rest[pairs.target[k]]
-    # Feet stand flat in every rig's rest pose: the ankle-to-ball direction differs between rigs by where
-    # the joints sit, not by pose. Aligning it fully would tip the foot; only its heading is aligned.
-    flat = np.array([n in _FLAT_AT_REST for n in pairs.names])
-    src_dir[flat, 1] = 0.0
-    tgt_dir[flat, 1] = 0.0
-    return rotation_between(src_dir, tgt_dir)
+def pair_index(pairs: JointPairs) -> tuple[dict[str, int], dict[str, int]]:
+    """SMPL name -> joint index in the source and in the target."""
+    return (dict(zip(pairs.names, pairs.source.tolist(), strict=True)),
+            dict(zip(pairs.names, pairs.target.tolist(), strict=True)))
 
 
-def world_deltas(motion: Motion, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(T, N, 3, 3) world rotations of `joints` relative to their rest orientation, and (T, J, 3) positions."""
+def aligned_rotations(motion: Motion, pairs: JointPairs, target: Skeleton,
+                      reference: ReferencePose) -> tuple[np.ndarray, np.ndarray]:
+    """(T, N, 3, 3) target world rotations of the paired joints, and the source's world positions (T, J, 3)."""
+    src_index, tgt_index = pair_index(pairs)
+    ref_pos, ref_rot = pose_at(motion, reference)
+    tgt_rest = rest_world_transforms(target)
+    align = alignment(anatomical_frames(ref_pos, src_index, pairs.names),
+                      anatomical_frames(tgt_rest.positions[0], tgt_index, pairs.names), pairs.names)
+    # W_target = W_source @ (W_source_ref^T @ A^T @ W_target_rest): one constant per pair.
+    carry = (np.swapaxes(ref_rot[pairs.source], -1, -2) @ np.swapaxes(align, -1, -2)
+             @ tgt_rest.rotations[0][pairs.target])
     world = forward_kinematics(motion.skeleton, motion.rotations, motion.root_translation)
-    rest = rest_world_transforms(motion.skeleton).rotations[0]
-    by_joint = np.swapaxes(world.rotations, 0, 1)[joints]  # joint-major: contiguous per joint
-    return np.swapaxes(by_joint @ np.swapaxes(rest[joints], -1, -2)[:, None], 0, 1), world.positions
+    by_joint = np.swapaxes(world.rotations, 0, 1)[pairs.source]  # joint-major: contiguous per joint
+    return np.swapaxes(by_joint @ carry[:, None], 0, 1), world.positions
+
+
+def match_directions(mapped_world: np.ndarray, pairs: JointPairs, target: Skeleton,
+                     src_positions: np.ndarray) -> np.ndarray:
+    """(T, N, 3, 3) the paired joints' world rotations, each turned (least rotation) so its bone points where
+    the source's does: the pelvis's hip line (right hip to left hip) too. Feet keep their frame alignment
+    (their rest pitch is anatomy, not pose)."""
+    src_index, tgt_index = pair_index(pairs)
+    tips = {**bone_children(pairs.names), "pelvis": "left_hip"}
+    turned = [k for k, n in enumerate(pairs.names) if n in tips and not n.endswith("_ankle")]
+    if not turned:
+        return mapped_world
+    names = [pairs.names[k] for k in turned]
+    bases = ["right_hip" if n == "pelvis" else n for n in names]
+    rest = rest_world_transforms(target)
+    tip_t, base_t, own_t = ([tgt_index[n] for n in group] for group in ([tips[n] for n in names], bases, names))
+    local = np.einsum("nba,nb->na", rest.rotations[0, own_t], rest.positions[0, tip_t] - rest.positions[0, base_t])
+    tip_s, base_s = [src_index[tips[n]] for n in names], [src_index[n] for n in bases]
+    wanted = src_positions[:, tip_s] - src_positions[:, base_s]
+    current = mapped_world[:, turned]
+    now = np.einsum("tnab,nb->tna", current, local)
+    out = mapped_world.copy()
+    out[:, turned] = rotation_between(now, wanted) @ current
+    return out
 
 
 def target_world_rotations(target: Skeleton, mapped: np.ndarray, mapped_world: np.ndarray) -> np.ndarray:
@@ -132,6 +160,9 @@ def retarget(
     source_map: BoneMap | None = None,
     root_scale: float | None = None,
     keep_ground: bool = True,
+    reference_frame: int | None = None,
+    flags: tuple[str, str] = (SOURCE_FLAG, TARGET_FLAG),
+    contacts_from_source: bool = True,
 ) -> Motion:
     """The same motion played by `target`.
 
@@ -143,25 +174,32 @@ def retarget(
     keep_ground: shift the target up or down (one offset for the clip) so its heels rest on the ground
     as high as the source's do, scaled by root_scale: rigs of other proportions bend their legs into
     other heights, and feet must neither float nor sink.
-    Returns a Motion on `target` at the same fps, with the source's contacts.
+    contacts_from_source: the result carries the source's contacts per heel and toe (detected on the
+    source when it has none) and their heights above the ground, scaled, so a
+    foot lock on the target pins the frames the performance planted, on the floor where it rested
+    them (`source_contacts.performance_contacts`); False passes the source's contacts (or None) through.
+    reference_frame: the source frame whose pose its bone frames are taken in (`alignment`); None: the
+    rest when it is a standing body, else the straightest standing frame of the motion.
+    flags: the options that pass the source's and the target's bone maps, named in errors.
+    Returns a Motion on `target` at the same fps, with the source's contacts (see contacts_from_source).
     """
     source = motion.skeleton
-    source_map = resolve_bone_map(source, source_map)
-    bone_map = resolve_bone_map(target, bone_map)
-    pairs = joint_pairs(source_map, source, bone_map, target)
-    align = rest_alignment(pairs, source, target)
-
-    deltas, src_positions = world_deltas(motion, pairs.source)
-    tgt_rest = rest_world_transforms(target)
-    to_target = np.swapaxes(align, -1, -2) @ tgt_rest.rotations[0][pairs.target]
-    mapped_world = np.swapaxes(np.swapaxes(deltas, 0, 1) @ to_target[:, None], 0, 1)
+    source_map = resolve_bone_map(source, source_map, flags[0])
+    bone_map = resolve_bone_map(target, bone_map, flags[1])
+    pairs = joint_pairs(source_map, source, bone_map, target, flags)
+    src_index, tgt_index = pair_index(pairs)
+    contacts = motion.contacts
+    reference = reference_pose(motion, src_index, reference_frame)
+    mapped_world, src_positions = aligned_rotations(motion, pairs, target, reference)
+    mapped_world = match_directions(mapped_world, pairs, target, src_positions)
     world = target_world_rotations(target, pairs.target, mapped_world)
     rotations = local_from_world(target, world)
 
-    src_index = dict(zip(pairs.names, pairs.source.tolist(), strict=True))
-    tgt_index = dict(zip(pairs.names, pairs.target.tolist(), strict=True))
     if root_scale is None:
         root_scale = leg_length(target, tgt_index) / leg_length(source, src_index)
+    feet = None
+    if contacts_from_source and motion.num_frames > 0:
+        contacts, feet = performance_contacts(motion, source_map, root_scale, src_positions)
     pelvis_path = src_positions[:, src_index["pelvis"]] * root_scale
     # The target's root may sit above its pelvis (Unreal's "root"): place it so the pelvis lands on the path.
     if tgt_index["pelvis"] == 0:
@@ -170,11 +208,12 @@ def retarget(
         probe = forward_kinematics(target, rotations, np.zeros((motion.num_frames, 3))).positions
         root_translation = pelvis_path - probe[:, tgt_index["pelvis"]]
     result = Motion(skeleton=target, rotations=rotations, root_translation=root_translation, fps=motion.fps,
-                    contacts=motion.contacts)
+                    contacts=contacts)
     if keep_ground and motion.num_frames > 1:
-        lift = root_scale * heel_ground(motion, src_index) - heel_ground(result, tgt_index)
+        source_ground = feet.heel_ground if feet is not None else heel_ground(motion, src_index)
+        lift = root_scale * source_ground - heel_ground(result, tgt_index)
         root_translation = root_translation + np.array([0.0, lift, 0.0])
     log.debug("retarget %s -> %s: %d joint pairs, root scale %.3f", source_map.rig, bone_map.rig,
               len(pairs.names), root_scale)
     return Motion(skeleton=target, rotations=rotations, root_translation=root_translation, fps=motion.fps,
-                  contacts=motion.contacts)
+                  contacts=contacts)

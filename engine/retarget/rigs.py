@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.body.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
 from engine.errors import PlantedError
+from engine.motion.anatomy import chain_order_errors, find_body_parts
 from engine.motion.kinematics import rest_world_transforms
 from engine.motion.skeleton import Skeleton
 from engine.retarget.bonemap import BoneMap
@@ -146,18 +147,53 @@ def _map_names(names: tuple[str, ...], rig: str) -> BoneMap:
     return BoneMap(joints=joints, rig=rig)
 
 
-def auto_map(skeleton: Skeleton) -> tuple[BoneMap, list[str]]:
-    """Map a skeleton's joints to SMPL's 24 by name, trying every built-in rig's table.
+def structure_map(skeleton: Skeleton) -> BoneMap:
+    """The bone map `engine.motion.anatomy` finds from the skeleton's structure (names only as anchors)."""
+    parts = find_body_parts(skeleton)
+    return BoneMap(joints={n: skeleton.names[parts[n]] for n in SMPL_JOINT_NAMES if n in parts}, rig="structure")
 
-    Returns (bone_map, unmapped): the best table's map (most joints found; ties go to the table listed
-    first) and the SMPL joint names it could not map, which the caller should report. Nothing is guessed
-    beyond the tables: map the rest with a bone-map JSON file.
+
+def _checked(bone_map: BoneMap, skeleton: Skeleton) -> BoneMap:
+    """`bone_map` without the joints that break SMPL's chain order in the skeleton (a hip not above its knee)."""
+    index = {n: skeleton.names.index(b) for n, b in bone_map.joints.items()}
+    bad = chain_order_errors(np.asarray(skeleton.parents), index)
+    if not bad:
+        return bone_map
+    return BoneMap(joints={n: b for n, b in bone_map.joints.items() if n not in bad}, rig=bone_map.rig)
+
+
+def auto_map(skeleton: Skeleton) -> tuple[BoneMap, list[str]]:
+    """Map a skeleton's joints to SMPL's 24: every built-in rig's name table and the skeleton's structure.
+
+    Each candidate is checked against the hierarchy (a thigh above its shin, a shin above its foot, ...);
+    the one that maps most wins (ties go to a name table, listed first), and the structure's finds fill
+    the joints it left out. Returns (bone_map, unmapped): the SMPL joint names still unmapped, which the
+    caller should report. `bone_map.rig` names the table, with "+structure" where the structure helped.
     """
-    best = max((map_with_table(skeleton, rig) for rig in RIG_NAME_TABLES), key=lambda m: len(m.joints))
+    return _auto_map(tuple(skeleton.names), tuple(int(p) for p in skeleton.parents),
+                     np.asarray(skeleton.offsets).tobytes(), skeleton)
+
+
+@lru_cache(maxsize=128)
+def _auto_map(names, parents, offsets_key, skeleton: Skeleton) -> tuple[BoneMap, list[str]]:
+    structure = _checked(structure_map(skeleton), skeleton)
+    tables = [_checked(map_with_table(skeleton, rig), skeleton) for rig in RIG_NAME_TABLES]
+    best = max(tables + [structure], key=lambda m: len(m.joints))
+    if best is not structure:
+        used = set(best.joints.values())
+        extra = {n: b for n, b in structure.joints.items() if n not in best.joints and b not in used}
+        if extra:
+            best = _checked(BoneMap(joints={**best.joints, **extra}, rig=f"{best.rig}+structure"), skeleton)
     unmapped = best.unmapped
     if unmapped:
         log.warning("auto-mapped a %s rig; no joint found for %s", best.rig, ", ".join(unmapped))
     return best, unmapped
+
+
+def describe_mapping(bone_map: BoneMap, unmapped: list[str]) -> str:
+    """One line for the user: how the map was found, how many joints it maps, which it could not."""
+    line = f"bone map ({bone_map.rig}): {len(bone_map.joints)} of {len(SMPL_JOINT_NAMES)} joints mapped"
+    return line + (f"; not found: {', '.join(unmapped)}" if unmapped else "")
 
 
 def smpl_skeleton(rest_joints: np.ndarray) -> Skeleton:
@@ -239,6 +275,7 @@ def builtin_rig(name: str, body_model_path: str | None = None) -> Skeleton:
         return smpl_skeleton(smpl_rest_joints(body_model_path))
     rigs = _rig_definitions()
     if name not in rigs:
-        raise PlantedError(f"unknown rig {name!r}: use one of {', '.join(builtin_rig_names())}, or a BVH file")
+        raise PlantedError(f"unknown rig {name!r} for --target: use one of {', '.join(builtin_rig_names())}, "
+                           "or a BVH file")
     rig = rigs[name]
     return Skeleton.from_offsets(rig["names"], rig["parents"], rig["offsets"], rig["end_offsets"])
