@@ -6,7 +6,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_addon.core import axes, body
+from blender_addon.core import axes, body, compat
 from engine.body.active import load_active_body_model
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.body.lbs import body_forward
@@ -78,8 +78,7 @@ def test_action_is_written_in_bulk_as_linear_keys_on_every_frame():
     action = obj.animation_data.action
     assert action.name == CMU_WALK.stem
     motion_frames = read_bvh(CMU_WALK).num_frames
-    fcurves = [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags
-               for fc in bag.fcurves]
+    fcurves = compat.action_fcurves(action)
     assert any(fc.data_path.endswith("location") for fc in fcurves)
     for fc in fcurves:
         assert len(fc.keyframe_points) == motion_frames
