@@ -44,3 +44,23 @@ def test_batch_exports_each_video_and_reports_failures(tmp_path):
 
     motion = read_bvh(out / "dribble.bvh", units="m")
     assert motion.num_frames == 40 and "mixamorig:Hips" in motion.skeleton.names
+
+
+def test_batch_exits_0_after_a_successful_run(tmp_path):
+    """Exit status 0 on every supported bpy: the add-on is unregistered and the process ends with the
+    work's status (bpy 4.2 used to die with SIGSEGV and 4.5 hang at exit after the summary)."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "dribble.mp4").symlink_to(DATA / "video" / "basketball_dribble.mp4")
+    build_armature_from_layout("Character", mixamo_layout(), fbx_like=True)
+    rig = tmp_path / "rig.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(rig))
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "batch_retarget.py"), "--videos", str(videos), "--target", str(rig),
+         "--out", str(out), "--bvh", "--device", "cpu"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert run.returncode == 0, (run.returncode, run.stdout[-2000:] + run.stderr[-2000:])
+    assert sorted(p.name for p in out.iterdir()) == ["dribble.bvh"]
+    assert " ok " in run.stdout[run.stdout.index("video "):]
