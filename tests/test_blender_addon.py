@@ -1,4 +1,5 @@
-"""The add-on as Blender sees it: registration, the extension zip installed and enabled (real bpy 5.0.1)."""
+"""The add-on as Blender sees it: registration, the extension zip built, checked, installed and enabled (real bpy:
+5.0.1 in .venv, 4.2 and 4.5 LTS in the venvs of `scripts/setup.sh --blender`)."""
 
 from __future__ import annotations
 
