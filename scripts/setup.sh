@@ -2,7 +2,7 @@
 # One set-up command: creates .venv and installs everything a developer or CI needs.
 #
 #   bash scripts/setup.sh                  # .venv: engine, training, bpy 5.0.1, dev tools
-#   bash scripts/setup.sh --blender 4.2    # also .venv-blender-4.2: bpy 4.2 LTS, the engine (editable), pytest
+#   bash scripts/setup.sh --blender 4.2    # only .venv-blender-4.2: bpy 4.2 LTS, the engine (editable), pytest
 #
 # --blender VERSION takes 4.2, 4.5 or 5.0 (the newest bpy of that series we test) or an exact bpy version
 # (e.g. 4.5.3). Each bpy wheel is about 370 MB; run the Blender tests in it with
