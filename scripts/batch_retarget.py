@@ -171,25 +171,37 @@ def main(argv: list[str] | None = None) -> int:
     if not videos:
         print(f"error: no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) in {args.videos}", file=sys.stderr)
         return 2
-    if not hasattr(bpy.types.Scene, "planted"):
+    registered = not hasattr(bpy.types.Scene, "planted")  # inside Blender the add-on may be enabled already
+    if registered:
         addon.register()
-    rows = []
-    for i, video in enumerate(videos, 1):
-        print(f"[{i}/{len(videos)}] {video.name}", flush=True)
-        start = time.perf_counter()
-        try:
-            row = process(video, args)
-        except PlantedError as err:
-            row = Row(video.name, status="failed", outputs=str(err))
-        except Exception as err:  # a bug: report it, keep going with the other files
-            row = Row(video.name, status="error", outputs=f"{type(err).__name__}: {err}")
-        row.seconds = time.perf_counter() - start
-        print(f"  {row.status}: {row.outputs}", flush=True)
-        rows.append(row)
+    try:
+        rows = [_process_reported(video, i, len(videos), args, PlantedError) for i, video in enumerate(videos, 1)]
+    finally:
+        if registered:
+            # bpy 4.2 crashes and 4.5 hangs at interpreter exit while Python classes are still registered.
+            addon.unregister()
     print()
     print(summary_table(rows))
     return 0 if all(r.status == "ok" for r in rows) else 1
 
 
+def _process_reported(video: Path, number: int, count: int, args: argparse.Namespace, user_error: type) -> Row:
+    """`process`, timed, with a failure turned into its row (the other videos go on)."""
+    print(f"[{number}/{count}] {video.name}", flush=True)
+    start = time.perf_counter()
+    try:
+        row = process(video, args)
+    except user_error as err:
+        row = Row(video.name, status="failed", outputs=str(err))
+    except Exception as err:  # a bug: report it, keep going with the other files
+        row = Row(video.name, status="error", outputs=f"{type(err).__name__}: {err}")
+    row.seconds = time.perf_counter() - start
+    print(f"  {row.status}: {row.outputs}", flush=True)
+    return row
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    from blender_addon.core import compat
+
+    compat.exit_process(status)  # the work's status, whatever bpy's own teardown would do

@@ -5,13 +5,16 @@ Not a test module itself; test_blender_*.py import from it.
 
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
+import sys
 
 import bpy
 import numpy as np
 import pytest
 
-from blender_addon.core import axes
+from blender_addon.core import axes, compat
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -76,13 +79,10 @@ def snapshot() -> dict:
 
 def _action_fingerprint(action) -> tuple:
     keys = []
-    for layer in getattr(action, "layers", ()):
-        for strip in layer.strips:
-            for bag in strip.channelbags:
-                for fc in bag.fcurves:
-                    co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
-                    fc.keyframe_points.foreach_get("co", co)
-                    keys.append((fc.data_path, fc.array_index, co.tobytes()))
+    for fc in compat.action_fcurves(action):
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        keys.append((fc.data_path, fc.array_index, co.tobytes()))
     return tuple(sorted(keys))
 
 
@@ -167,13 +167,25 @@ def mixamo_layout(leg_scale: float = 1.15) -> list[tuple]:
 
 
 def generate_rigify_rig(path: pathlib.Path) -> pathlib.Path:
-    """A real Rigify rig (Blender's bundled add-on: human metarig -> generate), saved to `path`."""
-    reset_scene()
+    """A real Rigify rig (Blender's bundled add-on: human metarig -> generate), saved to `path`.
+
+    Generated in a bpy process of its own: once enabled, Rigify leaves Python classes behind that make
+    bpy 4.2 crash and 4.5 hang at interpreter exit, even after it is disabled, so it never runs inside
+    the test process.
+    """
+    code = (f"from tests.blender_support import _generate_rigify_here; _generate_rigify_here({str(path)!r}); "
+            "from blender_addon.core import compat; compat.exit_process(0)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0 and path.is_file(), run.stdout[-2000:] + run.stderr[-2000:]
+    return path
+
+
+def _generate_rigify_here(path: str) -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.preferences.addon_enable(module="rigify")
     bpy.ops.object.armature_human_metarig_add()
     bpy.ops.pose.rigify_generate()
-    metarig = bpy.data.objects["metarig"]
-    bpy.data.objects.remove(metarig)
-    bpy.ops.wm.save_as_mainfile(filepath=str(path))
-    bpy.ops.preferences.addon_disable(module="rigify")  # its file handlers expect its own properties
-    return path
+    bpy.data.objects.remove(bpy.data.objects["metarig"])
+    bpy.ops.wm.save_as_mainfile(filepath=path)

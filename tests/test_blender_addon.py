@@ -1,4 +1,5 @@
-"""The add-on as Blender sees it: registration, the extension zip installed and enabled (real bpy 5.0.1)."""
+"""The add-on as Blender sees it: registration, the extension zip built, checked, installed and enabled (real bpy:
+5.0.1 in .venv, 4.2 and 4.5 LTS in the venvs of `scripts/setup.sh --blender`)."""
 
 from __future__ import annotations
 
@@ -143,3 +144,73 @@ def test_full_extension_zip_bundles_dependency_wheels_and_installs(tmp_path):
     site = next(line for line in run.stdout.splitlines() if line.startswith("SITE")).split()[1:]
     assert {"engine", "onnxruntime", "cv2", "scipy", "tqdm"} <= set(site), site
     assert "numpy" not in site
+
+
+def _check_zip(zip_path):
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "build_extension.py"), "--check", str(zip_path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _rewrite_zip(source, target, manifest_edit, extra_wheels=()):
+    """A copy of zip `source` with its manifest passed through `manifest_edit` and (empty) wheels added."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "blender_manifest.toml":
+                data = manifest_edit(data.decode()).encode()
+            out.writestr(item, data)
+        for wheel in extra_wheels:
+            out.writestr(f"wheels/{wheel}", b"")
+    return target
+
+
+def test_zip_check_finds_wheels_that_do_not_fit_the_manifest_or_platform(tmp_path):
+    zip_path = _build(tmp_path, "--no-deps")
+    good = _check_zip(zip_path)
+    assert good.returncode == 0 and "wheels match the manifest and linux-x64" in good.stdout, good.stdout
+    windows = "scipy-1.17.1-cp311-cp311-win_amd64.whl"
+    mac = "scipy-1.17.1-cp311-cp311-macosx_14_0_arm64.whl"
+
+    def listing(*wheels):
+        lines = "".join(f'  "./wheels/{w}",\n' for w in wheels)
+        return lambda text: text.replace("wheels = [\n", "wheels = [\n" + lines)
+
+    cases = {
+        "unlisted": (lambda text: text, [windows], f"wheels/{windows} is in the zip but not in the manifest"),
+        "missing": (listing(windows), [], f"wheels/{windows} is in the manifest but not in the zip"),
+        "wrong platform": (listing(windows), [windows], f"wheels/{windows} does not load on linux-x64"),
+        "wrong python": (listing("x-1-cp312-cp312-manylinux_2_28_x86_64.whl"),
+                         ["x-1-cp312-cp312-manylinux_2_28_x86_64.whl"], "is not built for CPython 3.11"),
+        "one platform short": (
+            lambda text: listing(windows)(text.replace('platforms = ["linux-x64"]',
+                                                       'platforms = ["windows-x64", "macos-arm64"]')),
+            [windows], "no scipy wheel for macos-arm64"),
+    }
+    for case, (edit, extra, message) in cases.items():
+        bad = _check_zip(_rewrite_zip(zip_path, tmp_path / f"{case.replace(' ', '_')}.zip", edit, extra))
+        assert bad.returncode == 1 and message in bad.stdout, (case, bad.stdout + bad.stderr)
+    both = _rewrite_zip(zip_path, tmp_path / "both.zip", lambda text: listing(windows, mac)(
+        text.replace('platforms = ["linux-x64"]', 'platforms = ["windows-x64", "macos-arm64"]')), [windows, mac])
+    fine = _check_zip(both)
+    assert fine.returncode == 0 and "(macOS 14.0 or newer)" in fine.stdout, fine.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("platforms", [("windows-x64",), ("macos-arm64",), ("windows-x64", "macos-arm64")])
+def test_windows_and_macos_zips_bundle_wheels_for_their_platform(tmp_path, platforms):
+    """Built for real (pip downloads each platform's wheels); not installed: no Windows or macOS Blender here."""
+    import zipfile
+
+    zip_path = _build(tmp_path, *[arg for p in platforms for arg in ("--platform", p)])
+    manifest = tomllib.loads(zipfile.ZipFile(zip_path).read("blender_manifest.toml").decode())
+    assert manifest["platforms"] == list(platforms)
+    wheels = [w.split("/")[-1] for w in manifest["wheels"]]
+    for platform, tag in (("windows-x64", "win_amd64"), ("macos-arm64", "macosx_")):
+        for package in ("scipy", "opencv_python_headless", "onnxruntime"):
+            found = [w for w in wheels if w.startswith(package + "-") and tag in w]
+            assert bool(found) == (platform in platforms), (platform, package, wheels)
+    assert not any("manylinux" in w for w in wheels) and not any(w.startswith("numpy") for w in wheels)
+    check = _check_zip(zip_path)
+    assert check.returncode == 0 and "wheels match the manifest" in check.stdout, check.stdout

@@ -18,21 +18,29 @@ from tests.blender_support import (
 from tests.capture_support import placeholder_model
 
 
-def test_batch_exports_each_video_and_reports_failures(tmp_path):
+def _run_batch(tmp_path, broken: bool, *flags: str) -> tuple[subprocess.CompletedProcess, object]:
+    """scripts/batch_retarget.py on the dribble clip (and a broken file) onto a Mixamo-named rig .blend;
+    returns the run and the output folder."""
     videos = tmp_path / "videos"
     videos.mkdir()
     (videos / "dribble.mp4").symlink_to(DATA / "video" / "basketball_dribble.mp4")
-    (videos / "broken.mp4").write_text("not a video")
+    if broken:
+        (videos / "broken.mp4").write_text("not a video")
     build_armature_from_layout("Character", mixamo_layout(), fbx_like=True)
     rig = tmp_path / "rig.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(rig))
     out = tmp_path / "out"
     run = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "batch_retarget.py"), "--videos", str(videos), "--target", str(rig),
-         "--out", str(out), "--fbx", "--bvh", "--model", str(placeholder_model()), "--estimator", "network",
-         "--device", "cpu"],
+         "--out", str(out), *flags],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
+    return run, out
+
+
+def test_batch_exports_each_video_and_reports_failures(tmp_path):
+    run, out = _run_batch(tmp_path, True, "--fbx", "--bvh", "--model", str(placeholder_model()),
+                          "--estimator", "network", "--device", "cpu")
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]  # one file failed
     assert sorted(p.name for p in out.iterdir()) == ["dribble.bvh", "dribble.fbx"]
     table = run.stdout[run.stdout.index("video "):]
@@ -44,3 +52,12 @@ def test_batch_exports_each_video_and_reports_failures(tmp_path):
 
     motion = read_bvh(out / "dribble.bvh", units="m")
     assert motion.num_frames == 40 and "mixamorig:Hips" in motion.skeleton.names
+
+
+def test_batch_exits_0_after_a_successful_run(tmp_path):
+    """Exit status 0 on every supported bpy: the add-on is unregistered and the process ends with the
+    work's status (bpy 4.2 used to die with SIGSEGV and 4.5 hang at exit after the summary)."""
+    run, out = _run_batch(tmp_path, False, "--bvh", "--device", "cpu")
+    assert run.returncode == 0, (run.returncode, run.stdout[-2000:] + run.stderr[-2000:])
+    assert sorted(p.name for p in out.iterdir()) == ["dribble.bvh"]
+    assert " ok " in run.stdout[run.stdout.index("video "):]

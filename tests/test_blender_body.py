@@ -6,7 +6,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_addon.core import axes, body
+from blender_addon.core import axes, body, compat
 from engine.body.active import load_active_body_model
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.body.lbs import body_forward
@@ -78,8 +78,7 @@ def test_action_is_written_in_bulk_as_linear_keys_on_every_frame():
     action = obj.animation_data.action
     assert action.name == CMU_WALK.stem
     motion_frames = read_bvh(CMU_WALK).num_frames
-    fcurves = [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags
-               for fc in bag.fcurves]
+    fcurves = compat.action_fcurves(action)
     assert any(fc.data_path.endswith("location") for fc in fcurves)
     for fc in fcurves:
         assert len(fc.keyframe_points) == motion_frames
@@ -143,3 +142,37 @@ def test_create_body_without_motion_contacts_adds_no_curves():
     obj = bpy.data.objects[made.armature]
     assert "planted_contact_L" not in obj.keys()
     assert bpy.context.scene.frame_end == 250  # factory default untouched when match_scene is off
+
+
+def test_actions_keyed_by_blender_itself_read_back_on_this_version():
+    """An action Blender's own keyframe_insert made (flat f-curves before 4.4, a layered action with a slot
+    after) reads back through the add-on's channel access as Blender evaluates it; the add-on's own
+    actions group each bone's curves under the bone, as Blender's do."""
+    from blender_addon.core import keyframes
+
+    obj = bpy.data.objects.new("Keyed", None)
+    bpy.context.scene.collection.objects.link(obj)
+    obj["planted_contact_L"] = 0.0
+    for frame, x, contact in ((1, 0.0, 0.0), (11, 2.0, 1.0), (21, 1.0, 0.25)):
+        obj.location.x, obj["planted_contact_L"] = x, contact
+        obj.keyframe_insert("location", index=0, frame=frame)
+        obj.keyframe_insert('["planted_contact_L"]', frame=frame)
+    frames = np.arange(1, 22)
+    read = keyframes.read_channels(obj.animation_data.action, obj, frames)
+    shown = []
+    for frame in frames:
+        bpy.context.scene.frame_set(int(frame))
+        shown.append((obj.location.x, obj["planted_contact_L"]))
+    shown = np.array(shown)
+    assert set(read) == {("location", 0), ('["planted_contact_L"]', 0)}
+    np.testing.assert_allclose(read[("location", 0)], shown[:, 0], atol=1e-5)
+    np.testing.assert_allclose(read[('["planted_contact_L"]', 0)], shown[:, 1], atol=1e-5)
+    assert np.ptp(shown[:, 0]) == pytest.approx(2.0)  # Bezier in-betweens: not just the keys
+
+    _import(CMU_WALK)
+    walk = bpy.context.view_layer.objects.active
+    curves = compat.action_fcurves(walk.animation_data.action)
+    for fc in curves:
+        if fc.data_path.startswith("pose.bones"):
+            assert fc.group is not None and f'["{fc.group.name}"]' in fc.data_path, fc.data_path
+    assert {fc.group.name for fc in curves if fc.data_path.startswith('["planted')} <= {"Planted contacts"}

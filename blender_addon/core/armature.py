@@ -49,10 +49,8 @@ def build_armature(
 def _bone_tails(skeleton: Skeleton, heads: np.ndarray) -> np.ndarray:
     """(J, 3) a tail per joint: at the child continuing the chain, else along the parent's direction."""
     tails = np.empty_like(heads)
-    up = np.array([0.0, 1.0, 0.0])
     for j, parent in enumerate(skeleton.parents):
-        direction = heads[j] - heads[parent] if parent >= 0 else up
-        direction = direction / max(np.linalg.norm(direction), 1e-9)
+        direction = _chain_direction(skeleton.parents, heads, j)
         children = np.flatnonzero(skeleton.parents == j)
         reach = [heads[c] - heads[j] for c in children if np.linalg.norm(heads[c] - heads[j]) > 1e-4]
         if reach:
@@ -65,6 +63,20 @@ def _bone_tails(skeleton: Skeleton, heads: np.ndarray) -> np.ndarray:
                 length = max(length, 0.5 * np.linalg.norm(heads[j] - heads[parent]))
             tails[j] = heads[j] + direction * length
     return tails
+
+
+def _chain_direction(parents: np.ndarray, heads: np.ndarray, joint: int) -> np.ndarray:
+    """Unit direction (engine frame) from the nearest ancestor whose head differs from `joint`'s, else
+    straight up. A joint sitting on its parent's head (CMU's thumbs) would otherwise get a zero-length
+    bone, which Blender 4.2 and 4.5 delete on leaving edit mode."""
+    child, parent = joint, parents[joint]
+    while parent >= 0:
+        direction = heads[child] - heads[parent]
+        norm = np.linalg.norm(direction)
+        if norm > 1e-6:
+            return direction / norm
+        child, parent = parent, parents[parent]
+    return np.array([0.0, 1.0, 0.0])
 
 
 def build_body_mesh(

@@ -1,8 +1,7 @@
 """Write and read animation in bulk: one NEW action per call, never one keyframe_insert per frame.
 
-Blender 4.4+ stores f-curves in layered actions (action.layers[].strips[].channelbags[].fcurves, bound
-to the object through an action slot); 4.2 and 4.3 keep them on action.fcurves. `_Channels` hides the
-difference. Frames are Blender scene frames; values are whatever the data path holds (quaternions
+Where the f-curves live differs between Blender versions (layered actions from 4.4): compat.ActionChannels
+finds them. Frames are Blender scene frames; values are whatever the data path holds (quaternions
 (w, x, y, z), locations in armature units, custom property values).
 """
 
@@ -14,10 +13,11 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
+from . import compat
+
 logger = logging.getLogger(__name__)
 
 _LINEAR = 1  # Keyframe.interpolation enum value of 'LINEAR'
-_LAYERED = bpy.app.version >= (4, 4, 0)
 
 
 @dataclass(frozen=True)
@@ -29,57 +29,10 @@ class Channel:
     group: str
 
 
-class _Channels:
-    """Creates and finds f-curves of one action for one object, on either action API."""
-
-    def __init__(self, action: bpy.types.Action, obj: bpy.types.Object, create: bool):
-        self.action = action
-        if _LAYERED:
-            slot = _slot_for(action, obj, create)
-            self._bag = None
-            if slot is not None:
-                if create and not action.layers:
-                    action.layers.new("Layer").strips.new(type="KEYFRAME")
-                strips = [s for layer in action.layers for s in layer.strips]
-                if strips:
-                    self._bag = strips[0].channelbag(slot, ensure=create)
-            self.slot = slot
-        else:
-            self.slot = None
-
-    @property
-    def fcurves(self):
-        if _LAYERED:
-            return self._bag.fcurves if self._bag is not None else ()
-        return self.action.fcurves
-
-    def new(self, channel: Channel) -> bpy.types.FCurve:
-        if _LAYERED:
-            return self._bag.fcurves.new(channel.data_path, index=channel.index, group_name=channel.group)
-        return self.action.fcurves.new(channel.data_path, index=channel.index, action_group=channel.group)
-
-
-def _slot_for(action, obj, create: bool):
-    anim = obj.animation_data
-    if anim is not None and anim.action == action and anim.action_slot is not None:
-        return anim.action_slot
-    for slot in action.slots:
-        if slot.target_id_type == "OBJECT":
-            return slot
-    if create:
-        return action.slots.new(id_type="OBJECT", name=obj.name)
-    return None
-
-
 def new_action(obj: bpy.types.Object, name: str) -> bpy.types.Action:
     """A new, empty action named after `name` (Blender adds .001 etc. if taken), assigned to `obj`."""
     action = bpy.data.actions.new(name)
-    if obj.animation_data is None:
-        obj.animation_data_create()
-    channels = _Channels(action, obj, create=True)
-    obj.animation_data.action = action
-    if _LAYERED:
-        obj.animation_data.action_slot = channels.slot
+    compat.ActionChannels(action, obj, create=True).assign(obj)
     return action
 
 
@@ -94,12 +47,12 @@ def write_channels(
     num_frames = values.shape[0]
     if values.shape[1] != len(channels):
         raise ValueError(f"values have {values.shape[1]} columns for {len(channels)} channels")
-    bag = _Channels(action, obj, create=True)
+    bag = compat.ActionChannels(action, obj, create=True)
     co = np.empty((num_frames, 2), dtype=np.float32)
     co[:, 0] = np.arange(frame_start, frame_start + num_frames, dtype=np.float32)
     interpolation = np.full(num_frames, _LINEAR, dtype=np.int32)
     for column, channel in enumerate(channels):
-        fcurve = bag.new(channel)
+        fcurve = bag.new(channel.data_path, channel.index, channel.group)
         points = fcurve.keyframe_points
         points.add(num_frames)
         co[:, 1] = values[:, column]
@@ -117,7 +70,7 @@ def read_channels(
     """
     frames = np.asarray(frames, dtype=np.float64)
     out = {}
-    for fcurve in _Channels(action, obj, create=False).fcurves:
+    for fcurve in compat.ActionChannels(action, obj, create=False).fcurves:
         points = fcurve.keyframe_points
         co = np.empty(2 * len(points), dtype=np.float32)
         points.foreach_get("co", co)
