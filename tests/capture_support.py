@@ -142,36 +142,33 @@ def constant_contract_model(out: Path, like: Path, keypoint_shift=(0.0, 0.0), co
     return out
 
 
-def clip_with_gaps(out: Path, empty: list[tuple[int, int]], frames: int = 120) -> Path:
-    """pose_1.mp4 (a dancer, 30 fps) with the frames in each [start, end) of `empty` replaced by the
-    empty room (the frame's top-left corner stretched over it: no person)."""
+def _edited_dancer(out: Path, spans: list[tuple[int, int]], edit, frames: int) -> Path:
+    """pose_1.mp4 (a dancer, 30 fps, 576x576) with `edit(image)` applied to the frames in each [start, end)."""
     capture = cv2.VideoCapture(str(VIDEO / "pose_1.mp4"))
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30, (576, 576))
     for k in range(frames):
         ok, image = capture.read()
         if not ok:
             break
-        if any(a <= k < b for a, b in empty):
-            image = cv2.resize(image[:100, :100], (576, 576))
-        writer.write(image)
+        writer.write(edit(image) if any(a <= k < b for a, b in spans) else image)
     writer.release()
     return out
+
+
+def clip_with_gaps(out: Path, empty: list[tuple[int, int]], frames: int = 120) -> Path:
+    """pose_1.mp4 (a dancer, 30 fps) with the frames in each [start, end) of `empty` replaced by the
+    empty room (the frame's top-left corner stretched over it: no person)."""
+    return _edited_dancer(out, empty, lambda image: cv2.resize(image[:100, :100], (576, 576)), frames)
 
 
 def occluded_clip(out: Path, occluded: list[tuple[int, int]], frames: int = 120) -> Path:
     """pose_1.mp4 (a dancer, 30 fps) with a grey board in front of her in the frames of each [start, end) of
     `occluded`: the whole body hidden, the room around still in view."""
-    capture = cv2.VideoCapture(str(VIDEO / "pose_1.mp4"))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30, (576, 576))
-    for k in range(frames):
-        ok, image = capture.read()
-        if not ok:
-            break
-        if any(a <= k < b for a, b in occluded):
-            image[:, 60:516] = (128, 128, 128)
-        writer.write(image)
-    writer.release()
-    return out
+    def board(image: np.ndarray) -> np.ndarray:
+        image[:, 60:516] = (128, 128, 128)
+        return image
+
+    return _edited_dancer(out, occluded, board, frames)
 
 
 def crossing_clip(out: Path, frames: int = 120) -> tuple[Path, np.ndarray, np.ndarray]:

@@ -140,6 +140,18 @@ def settings_from(args: argparse.Namespace):
     )
 
 
+def with_progress(work, bars: ProgressBars):
+    """work(cancel) with its progress bars closed after; Ctrl-C sets `cancel` (a threading.Event) first."""
+    cancel = threading.Event()
+    try:
+        return work(cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    finally:
+        bars.close()
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
 
@@ -175,15 +187,8 @@ def run(args: argparse.Namespace) -> int:
     if args.all_tracks:
         return capture_tracks.all_tracks(args, settings)
     bars = ProgressBars(enabled=not args.quiet)
-    cancel = threading.Event()
     started = time.perf_counter()
-    try:
-        result = capture(args.video, settings, progress=bars, cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        raise
-    finally:
-        bars.close()
+    result = with_progress(lambda cancel: capture(args.video, settings, progress=bars, cancel=cancel), bars)
     t = time.perf_counter()
     write_motion_file(output, capture_arrays(result))
     if args.bvh:

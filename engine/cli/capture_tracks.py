@@ -23,21 +23,14 @@ def track_path(path: str | Path, track_id: int) -> Path:
 
 def list_tracks(args: argparse.Namespace, settings) -> int:
     from engine.capture.track_listing import list_tracks as listing_of
-    from engine.cli.capture import ProgressBars, check_writable
+    from engine.cli.capture import ProgressBars, check_writable, with_progress
     from engine.render.track_sheet import write_track_sheet
 
     sheet = Path(args.list_tracks) if args.list_tracks else None
     if sheet is not None:
         check_writable(sheet, ".png")
     bars = ProgressBars(enabled=not args.quiet)
-    cancel = threading.Event()
-    try:
-        listing = listing_of(args.video, settings, progress=bars, cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        raise
-    finally:
-        bars.close()
+    listing = with_progress(lambda cancel: listing_of(args.video, settings, progress=bars, cancel=cancel), bars)
     from engine.capture.pipeline import MIN_KEY_FRAMES
 
     video = listing.video
