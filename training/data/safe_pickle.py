@@ -24,10 +24,14 @@ _ALLOWED = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+    pass
+
+
 class _ArraysOnly(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"refusing {module}.{name}: only numpy arrays and containers are read")
+            raise _Refused(f"refusing {module}.{name}: only numpy arrays and containers are read")
         return super().find_class(module, name)
 
 
@@ -37,8 +41,8 @@ def load_pickle(path: str | os.PathLike, what: str):
     path = require_file(path, what)
     try:
         return _ArraysOnly(io.BytesIO(Path(path).read_bytes()), encoding="latin1").load()
-    except pickle.UnpicklingError as err:
+    except _Refused as err:
         raise DatasetFileError(f"{path}: {err}; this is not a plain {what} file") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
         raise DatasetFileError(f"{path}: not a readable {what} pickle ({type(err).__name__}: {err}); "
                                "is the file complete?") from None

@@ -63,7 +63,7 @@ COCO17_TO_SUPERSET: np.ndarray = mapping(COCO17_NAMES, coco_name)
 FEET6_TO_SUPERSET: np.ndarray = mapping(FEET6_NAMES)
 LSP14_TO_SUPERSET: np.ndarray = mapping(LSP14_NAMES)
 SPIN24_TO_SUPERSET: np.ndarray = mapping(SPIN24_NAMES)
-OPENPOSE18_TO_SUPERSET: np.ndarray = mapping(OPENPOSE18_NAMES, coco_name)
+OPENPOSE18_TO_SUPERSET: np.ndarray = mapping(OPENPOSE18_NAMES, lambda n: "" if n == "neck" else coco_name(n))
 MPI_INF_3DHP28_TO_SUPERSET: np.ndarray = mapping(
     MPI_INF_3DHP28_NAMES, lambda n: n if n in _MPI_TO_SUPERSET else "")
 
