@@ -99,10 +99,12 @@ def test_h36m_npz_in_spins_layout(tmp_path):
                                                                                              data["shape"][1])
 
 
-def test_mpi_npz_has_smpl_flags(tmp_path):
-    _spin_npz(tmp_path / "mpi_inf_3dhp_train.npz", has_smpl=np.array([1.0, 0.0, 1.0]))
-    samples = read_mpi_inf_3dhp_npz(tmp_path / "mpi_inf_3dhp_train.npz")
+def test_mpi_npz_has_smpl_flags_and_byte_names(tmp_path):
+    names = np.array([b"S1/Seq1/imageFrames/video_0/frame_000001.jpg"] * 3)
+    _spin_npz(tmp_path / "mpi_inf_3dhp_train.npz", has_smpl=np.array([1.0, 0.0, 1.0]), imgname=names)
+    samples = read_mpi_inf_3dhp_npz(tmp_path / "mpi_inf_3dhp_train.npz", "root")
     assert [samples[i].has_pose for i in range(3)] == [True, False, True]
+    assert samples[0].image == "root/S1/Seq1/imageFrames/video_0/frame_000001.jpg"
 
 
 def test_spin_npz_errors_name_file_and_key(tmp_path):
@@ -158,4 +160,8 @@ def test_mpi_annot_mat(tmp_path):
         bad[c, 0] = np.zeros((4, 50))
     _annot_mat(tmp_path / "annot.mat", annot2=bad)
     with pytest.raises(DatasetFileError, match=r"key 'annot2' camera 0 has shape \(4, 50\)"):
+        read_mpi_inf_3dhp_annot(tmp_path / "annot.mat", "S1/Seq1")
+    _annot_mat(tmp_path / "annot.mat")
+    (tmp_path / "annot.mat").write_bytes((tmp_path / "annot.mat").read_bytes()[:1000])
+    with pytest.raises(DatasetFileError, match=r"annot.mat: not a readable MATLAB file"):
         read_mpi_inf_3dhp_annot(tmp_path / "annot.mat", "S1/Seq1")

@@ -96,5 +96,7 @@ def test_mixer_refuses_bad_weights():
         DatasetMixer(_sets(), {"small": 1.0})
     with pytest.raises(PlantedError, match="finite, >= 0"):
         DatasetMixer(_sets(), {"small": -1.0, "big": 1.0, "unused": 0.0})
+    with pytest.raises(PlantedError, match="LSP's test split"):
+        DatasetMixer({"lsp": lsp_samples("lsp_test")}, {"lsp": 1.0})
     with pytest.raises(PlantedError, match="hold no samples"):
         DatasetMixer({"empty": SampleSet("empty", [])}, {"empty": 1.0})

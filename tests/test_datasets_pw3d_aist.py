@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from engine.rotations import axis_angle_to_matrix
-from training.data.aist import aist_samples, read_aist_cameras, read_aist_keypoints3d, read_aist_motion
+from training.data.aist import (
+    aist_samples,
+    read_aist_cameras,
+    read_aist_keypoints3d,
+    read_aist_mapping,
+    read_aist_motion,
+)
 from training.data.files import DatasetFileError
 from training.data.pw3d import read_3dpw
 from training.data.superset import SUPERSET_NAMES
@@ -131,6 +137,11 @@ def test_aist_keypoints_cameras_and_motion(tmp_path):
 
 def test_aist_errors_name_file_and_key(tmp_path):
     _aist_files(tmp_path)
+    (tmp_path / "mapping.txt").write_text("gBR_sBM_cAll_d04_mBR0_ch01 setting1\ngBR_sBM_cAll_d04_mBR0_ch02\n")
+    with pytest.raises(DatasetFileError, match=r"mapping.txt: line 2 .* is not 'sequence setting'"):
+        read_aist_mapping(tmp_path / "mapping.txt")
+    (tmp_path / "mapping.txt").write_text("gBR_sBM_cAll_d04_mBR0_ch01 setting1\n")
+    assert read_aist_mapping(tmp_path / "mapping.txt") == {"gBR_sBM_cAll_d04_mBR0_ch01": "setting1"}
     cameras = json.loads((tmp_path / "setting1.json").read_text())
     del cameras[0]["matrix"]
     (tmp_path / "setting1.json").write_text(json.dumps(cameras))

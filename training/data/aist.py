@@ -75,6 +75,19 @@ def read_aist_cameras(path: str | os.PathLike) -> dict[str, AistCamera]:
     return cameras
 
 
+def read_aist_mapping(path: str | os.PathLike) -> dict[str, str]:
+    """cameras/mapping.txt: sequence name -> camera setting name (one "sequence setting" pair a line)."""
+    path = require_file(path, "AIST++'s cameras/mapping.txt")
+    mapping = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            parts = line.split()
+            if len(parts) != 2:
+                raise DatasetFileError(f"{path}: line {number} {line!r} is not 'sequence setting'")
+            mapping[parts[0]] = parts[1]
+    return mapping
+
+
 def read_aist_keypoints3d(path: str | os.PathLike, optimised: bool = True) -> np.ndarray:
     """(N, 17, 3) COCO-17 world keypoints in METRES (NaN kept where the file has it)."""
     data = load_pickle(path, "AIST++ keypoints3d")

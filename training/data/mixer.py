@@ -2,6 +2,7 @@
 
 Each draw first picks a dataset with probability weight / sum(weights), then a sample of it uniformly, so a
 dataset's share of the stream follows its weight whatever its size. The same seed gives the same stream.
+LSP's test split is refused: it is the benchmark, never training data.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class DatasetMixer:
         values = np.array([float(weights[n]) for n in self.names])
         if (values < 0).any() or not np.isfinite(values).all() or values.sum() <= 0:
             raise PlantedError(f"dataset weights must be finite, >= 0 and not all 0, got {weights}")
+        test_sets = [n for n in self.names if getattr(datasets[n], "dataset", "") == "lsp:lsp_test" and weights[n] > 0]
+        if test_sets:
+            raise PlantedError(f"{test_sets} is LSP's test split (im1001-2000): it measures the model and never "
+                               "trains it; use lsp_train or lspet_train")
         empty = [n for n in self.names if weights[n] > 0 and len(datasets[n]) == 0]
         if empty:
             raise PlantedError(f"datasets {empty} hold no samples but have a weight above 0")

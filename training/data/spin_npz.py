@@ -46,4 +46,5 @@ def read_spin_npz(path: str | os.PathLike, dataset: str, image_root: str | os.Pa
         columns["betas"] = field(data, "shape", path, (None, 10), length=n).astype(np.float64)
         has = (field(data, "has_smpl", path, (None,), "fiub", length=n) > 0) if "has_smpl" in data else np.ones(n, bool)
         columns["has_pose"] = columns["has_betas"] = has
-    return SampleSet(dataset, [Path(image_root) / str(name) for name in names], **columns)
+    names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names.tolist()]
+    return SampleSet(dataset, [Path(image_root) / name for name in names], **columns)
