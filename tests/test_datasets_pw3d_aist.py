@@ -54,10 +54,10 @@ def _pw3d(path, **override):
 
 def test_3dpw_sequence_moves_labels_into_the_camera(tmp_path):
     data = _pw3d(tmp_path / "downtown_walking_00.pkl")
-    samples = read_3dpw(tmp_path / "downtown_walking_00.pkl")
+    samples = read_3dpw(tmp_path / "downtown_walking_00.pkl", "imageFiles")
     assert len(samples) == 3 + 4  # actor 0's frame 2 has no valid camera pose
     s = samples[2]  # actor 0, frame 3
-    assert s.image == "downtown_walking_00/image_00013.jpg"
+    assert s.image == "imageFiles/downtown_walking_00/image_00013.jpg"
     joints = data["jointPositions"][0][3].reshape(24, 3)
     assert np.allclose(s.smpl_joints_3d, joints @ _rot_y(0.5).T + [0.1, -0.2, 3.0]) and s.has_smpl_joints
     root_world = axis_angle_to_matrix(data["poses"][0][3, :3])

@@ -13,6 +13,7 @@ MPI-INF-3DHP has no SMPL or contact labels; the npz's SMPL fits (SPIN's) come wi
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -44,10 +45,11 @@ def _boxes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (low + high) / 2, (high - low).max(axis=1) / 200.0
 
 
-def read_mpi_inf_3dhp_annot(path: str | os.PathLike, sequence: str, cameras=None, every: int = 1) -> SampleSet:
+def read_mpi_inf_3dhp_annot(path: str | os.PathLike, sequence: str, cameras=None, every: int = 1,
+                            image_root: str | os.PathLike = "") -> SampleSet:
     """Samples of one sequence's annot.mat: every `every`-th frame of each camera in `cameras` (all: None).
 
-    sequence: the folder relative to the image root, e.g. "S1/Seq1" (it prefixes the image paths)."""
+    sequence: the folder relative to image_root, e.g. "S1/Seq1" (it prefixes the image paths)."""
     import scipy.io
 
     path = require_file(path, "an MPI-INF-3DHP annot.mat")
@@ -71,7 +73,8 @@ def read_mpi_inf_3dhp_annot(path: str | os.PathLike, sequence: str, cameras=None
         ones = np.ones((len(frames), NUM_JOINTS, 1))
         kp2d.append(np.concatenate([two[frames].reshape(-1, NUM_JOINTS, 2), ones], axis=2))
         kp3d.append(np.concatenate([three[frames].reshape(-1, NUM_JOINTS, 3) / 1000.0, ones], axis=2))
-        images += [f"{sequence}/imageFrames/video_{cam}/frame_{j + 1:06d}.jpg" for j in frames]
+        images += [Path(image_root) / sequence / "imageFrames" / f"video_{cam}" / f"frame_{j + 1:06d}.jpg"
+                   for j in frames]
     if not images:
         raise DatasetFileError(f"{path}: no frames for cameras {cameras} (the file has cameras {ids.tolist()})")
     kp2d, kp3d = np.concatenate(kp2d), np.concatenate(kp3d)

@@ -15,6 +15,7 @@ not the superset's points) and no contacts. The image is <sequence>/image_<frame
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -37,7 +38,8 @@ def _actor(data: dict, key: str, path, actor: int, shape: tuple, n: int) -> np.n
     return field({key: data[key][actor]}, key, f"{path} (actor {actor})", shape, "fiub", length=n)
 
 
-def read_3dpw(path: str | os.PathLike) -> SampleSet:
+def read_3dpw(path: str | os.PathLike, image_root: str | os.PathLike = "") -> SampleSet:
+    """Samples of one sequence; image: image_root / <sequence>/image_<frame>.jpg (3DPW's imageFiles)."""
     data = load_pickle(path, "3DPW sequence")
     if not isinstance(data, dict):
         raise DatasetFileError(f"{path}: holds a {type(data).__name__}, expected a dict of 3DPW keys")
@@ -77,7 +79,7 @@ def read_3dpw(path: str | os.PathLike) -> SampleSet:
         columns["smpl_joints_3d"].append(joints_cam[valid])
         columns["center"].append(((low + high) / 2)[valid])
         columns["scale"].append(((high - low).max(axis=1) / 200.0)[valid])
-        images += [f"{data['sequence']}/image_{int(f):05d}.jpg" for f in frame_ids[valid]]
+        images += [Path(image_root) / data["sequence"] / f"image_{int(f):05d}.jpg" for f in frame_ids[valid]]
     stacked = {k: np.concatenate(v) for k, v in columns.items()}
     flags = np.ones(len(images), bool)
     return SampleSet("3dpw", images, has_pose=flags, has_betas=flags, has_smpl_joints=flags, **stacked)
