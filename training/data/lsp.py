@@ -86,3 +86,17 @@ def torso_size(joints: np.ndarray, labelled: np.ndarray | None = None) -> np.nda
     if labelled is not None:
         size = np.where(labelled[:, a] & labelled[:, b] & (size > 0), size, np.nan)
     return size
+
+
+def lsp_samples(split: str, root: str | os.PathLike = DEFAULT_ROOT):
+    """A split as 2D-only training samples (training.data.sample.SampleSet): the 14 joints in the superset's
+    rows, crop pixels of the 224 x 224 photo, confidence 1 where labelled (occluded joints too: their position
+    is annotated); the box is the whole crop. Every 3D, SMPL, contact, side and top label is masked."""
+    from training.data.sample import SampleSet
+    from training.data.superset import LSP14_TO_SUPERSET, to_superset
+
+    data = load_split(split, root)
+    points = np.concatenate([data.joints, data.labelled[..., None].astype(np.float64)], axis=2)
+    n = len(data)
+    return SampleSet(f"lsp:{split}", data.paths, keypoints_2d=to_superset(points, LSP14_TO_SUPERSET),
+                     center=np.full((n, 2), 112.0), scale=np.full(n, 224 / 200.0))
