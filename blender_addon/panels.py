@@ -58,7 +58,7 @@ class VIEW3D_PT_planted_capture(_PlantedPanel, bpy.types.Panel):
         layout.prop(settings, "foot_lock")
         layout.prop(settings, "build_mesh")
         layout.prop(settings, "video_background")
-        layout.prop(settings, "match_scene")
+        layout.prop(settings, "timing")
         layout.operator(PLANTED_OT_capture.bl_idname, icon="SEQUENCE")
         layout.operator(PLANTED_OT_import_motion.bl_idname, icon="IMPORT")
 

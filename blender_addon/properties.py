@@ -86,9 +86,16 @@ class PLANTED_PG_settings(bpy.types.PropertyGroup):
     video_background: BoolProperty(
         name="Video as background", description="Show the video behind the scene camera", default=False
     )
-    match_scene: BoolProperty(
-        name="Match scene rate and range", description="Set the scene's frame rate and range to the motion's",
-        default=True,
+    timing: EnumProperty(
+        name="Timing",
+        description="How the motion's frame rate meets the scene's",
+        items=(
+            ("KEEP", "Keep scene rate", "Keep the scene's frame rate and range; the motion is resampled to the "
+             "scene's rate so that it plays at its own speed"),
+            ("MATCH", "Match scene", "Set the scene's frame rate and range to the motion's (this retimes "
+             "everything else animated in the scene)"),
+        ),
+        default="KEEP",
     )
 
     # Retarget

@@ -51,7 +51,8 @@ def test_batch_exports_each_video_and_reports_failures(tmp_path):
     from engine.motion.bvh import read_bvh
 
     motion = read_bvh(out / "dribble.bvh", units="m")
-    assert motion.num_frames == 40 and "mixamorig:Hips" in motion.skeleton.names
+    # 40 video frames at 12 fps (3.25 s) keyed in the rig file's 24 fps scene: 79 frames, the same 3.25 s.
+    assert motion.num_frames == 79 and motion.fps == 24 and "mixamorig:Hips" in motion.skeleton.names
 
 
 def test_batch_exits_0_after_a_successful_run(tmp_path):

@@ -31,6 +31,7 @@ def _import(path) -> set[str]:
 
 
 def test_bvh_import_matches_engine_forward_kinematics_every_frame():
+    bpy.context.scene.planted.timing = "MATCH"  # one key per mocap frame; Keep scene rate has its own tests
     assert _import(CMU_WALK) == {"FINISHED"}
     motion = read_bvh(CMU_WALK)
     obj = bpy.context.view_layer.objects.active
@@ -73,6 +74,7 @@ def test_smpl_body_matches_the_body_model_forward_pass_every_frame():
 
 
 def test_action_is_written_in_bulk_as_linear_keys_on_every_frame():
+    bpy.context.scene.planted.timing = "MATCH"  # one key per mocap frame
     _import(CMU_WALK)
     obj = bpy.context.view_layer.objects.active
     action = obj.animation_data.action

@@ -55,6 +55,7 @@ def _posed_body(motion, betas):
 def test_captured_body_matches_the_engine_forward_pass_on_every_frame(captured):
     video, result = captured
     settings = _settings()
+    settings.timing = "MATCH"  # one key per video frame, compared frame by frame with the engine
     build_capture(bpy.context, video, result, settings)
     arm = bpy.context.view_layer.objects.active
     assert arm.type == "ARMATURE" and sorted(b.name for b in arm.data.bones) == sorted(SMPL_JOINT_NAMES)
@@ -95,8 +96,9 @@ def test_capture_operator_runs_on_the_real_clip_with_a_frame_range():
     camera = bpy.context.scene.camera.data
     assert camera.show_background_images and camera.background_images[0].clip.name == "pose_squats.mp4"
     action = bpy.data.objects["pose_squats"].animation_data.action
-    assert tuple(action.frame_range) == (1.0, 20.0)
-    assert bpy.context.scene.render.fps == 5 and bpy.context.scene.frame_end == 20
+    # Keep scene rate (the default): 20 video frames at 5 fps last 3.8 s, keyed at the scene's 24 fps.
+    assert tuple(action.frame_range) == (1.0, 92.0)
+    assert bpy.context.scene.render.fps == 24 and bpy.context.scene.frame_end == 250
 
 
 def test_cancel_leaves_nothing_behind():
@@ -157,6 +159,7 @@ def test_motion_file_of_a_capture_imports_as_the_same_body(captured, tmp_path):
 
     _, result = captured
     path = write_motion_file(tmp_path / "squats.npz", capture_arrays(result))
+    bpy.context.scene.planted.timing = "MATCH"
     assert bpy.ops.planted.import_motion(filepath=str(path)) == {"FINISHED"}
     arm = bpy.context.view_layer.objects.active
     assert [o.name for o in arm.children] == ["squats body"]

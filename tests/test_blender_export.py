@@ -21,6 +21,7 @@ FRAMES = np.arange(1, 994, 97)  # spread over the clip
 
 
 def _imported_walk():
+    bpy.context.scene.planted.timing = "MATCH"  # one key per mocap frame (120 fps)
     assert bpy.ops.planted.import_motion(filepath=str(CMU_WALK)) == {"FINISHED"}
     return bpy.context.view_layer.objects.active
 

@@ -99,7 +99,7 @@ def test_retarget_keeps_planted_feet_still_on_the_target(rig, rigify_file, smpl_
     pelvis = world_joint_positions(target, [bone_map.joints["pelvis"]], [1, outcome.frames])[:, 0]
     assert np.linalg.norm(pelvis[1] - pelvis[0]) > 1.0
     if rig == "rigify":
-        assert outcome.muted_constraints > 0
+        assert outcome.constraints_off > 0
         _check_rigify_parts_follow(target)
     # The baked rig exports to a BVH whose feet are where Blender shows them.
     path = tmp_path / f"{rig}.bvh"

@@ -16,7 +16,7 @@ from engine.body.model import BodyModel
 from engine.motion.motion import Motion
 from engine.rotations import sign_continuous
 
-from . import armature, keyframes, markers, rig
+from . import armature, keyframes, markers, rig, timing
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,15 @@ class BodyObjects:
     armature: str
     action: str
     mesh: str | None
+    frames: int = 0  # keys of the new action, one per scene frame
+    fps: float = 0.0  # the rate they are keyed at (the scene's, after a match_scene the motion's)
+
+    def timing_note(self, source_frames: int, source_fps: float) -> str:
+        """How the source's frames became the scene's, for a report line."""
+        if abs(self.fps - source_fps) < 1e-6 * source_fps:
+            return f"{self.frames} frames at {self.fps:g} fps"
+        return (f"{source_frames} frames at {source_fps:g} fps, resampled to {self.frames} frames at the "
+                f"scene's {self.fps:g} fps")
 
 
 @dataclass(frozen=True)
@@ -48,9 +57,21 @@ def create_body(
     intervals: dict[str, list[tuple[int, int]]] | None = None,
     match_scene: bool = True,
 ) -> BodyObjects:
-    """Build `motion` as a new armature (bones named like its joints) with a new action keyed at
-    frames frame_start .. frame_start + T - 1, contact curves when the motion has contacts, planted
-    interval markers when given, and the skinned mesh of `shape` when given."""
+    """Build `motion` as a new armature (bones named like its joints) with a new action keyed from
+    frame_start, contact curves when the motion has contacts, planted interval markers when given
+    (motion frames, 0-based), and the skinned mesh of `shape` when given.
+
+    match_scene: set the scene's frame rate and range to the motion's (T frames at its fps). Otherwise
+    the scene's rate and range are left alone and the motion is resampled to the scene's rate
+    (core.timing), so it plays at its own speed: 120 fps mocap becomes 24 keys a second in a 24 fps scene.
+    """
+    source_fps = float(motion.fps)
+    if not match_scene:
+        motion = timing.resample_motion(motion, timing.scene_fps(context.scene))
+        if intervals:
+            intervals = {foot: [(timing.scene_frame_of(a, source_fps, motion.fps),
+                                 timing.scene_frame_of(b, source_fps, motion.fps)) for a, b in spans]
+                         for foot, spans in intervals.items()}
     collection = bpy.data.collections.new(name)
     context.scene.collection.children.link(collection)
     arm_obj = armature.build_armature(motion.skeleton, name, collection, context)
@@ -70,7 +91,7 @@ def create_body(
         obj.select_set(False)
     arm_obj.select_set(True)
     context.view_layer.objects.active = arm_obj
-    return BodyObjects(collection.name, arm_obj.name, action.name, mesh_name)
+    return BodyObjects(collection.name, arm_obj.name, action.name, mesh_name, motion.num_frames, float(motion.fps))
 
 
 def write_motion(obj: bpy.types.Object, target: rig.Rig, motion: Motion, name: str, frame_start: int):

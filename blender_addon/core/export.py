@@ -18,14 +18,20 @@ import numpy as np
 from engine.atomic import atomic_path
 from engine.errors import PlantedError
 
-from . import keyframes
+from . import keyframes, timing
 from .rig import bake_bone_names, rig_from_armature, sample_motion
 
 
-def _check_target(path: str, suffix: str) -> Path:
+def _check_target(path: str, suffix: str, name: str) -> Path:
+    """The file to write: `path` with `suffix`; a folder (an existing one, or a path ending in a
+    separator, as the file browser gives with an empty file name) gets the file name `name` + suffix."""
     if not path:
         raise PlantedError(f"Choose a file to write ({suffix}).")
-    target = Path(bpy.path.abspath(path)).with_suffix(suffix)
+    given = bpy.path.abspath(path)
+    if os.path.isdir(given) or given.endswith(("/", os.sep)):
+        target = Path(given) / f"{bpy.path.clean_name(name)}{suffix}"
+    else:
+        target = Path(given).with_suffix(suffix)
     if not target.parent.is_dir():
         raise PlantedError(f"Folder {target.parent} does not exist: choose another place to save.")
     if not os.access(target.parent, os.W_OK):
@@ -63,7 +69,7 @@ def _selected(context: bpy.types.Context, objects: list[bpy.types.Object]):
 
 def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: str) -> str:
     """Write `armature`, the meshes it deforms, and its action to `path` (.fbx). Returns a report line."""
-    target = _check_target(path, ".fbx")
+    target = _check_target(path, ".fbx", armature.name)
     action = _action_of(armature)
     meshes = [o for o in armature.children if o.type == "MESH"]
     start, end = keyframes.action_frame_range(action)
@@ -86,18 +92,20 @@ def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: str
                 raise PlantedError(f"Blender's FBX exporter did not finish writing {target}.")
     finally:
         scene.frame_start, scene.frame_end = frame_range
-    return f"Wrote {target.name}: {armature.name}, {len(meshes)} mesh(es), frames {start}-{end}"
+    return (f"Wrote {target}: {armature.name}, {len(meshes)} mesh(es), frames {start}-{end} at "
+            f"{timing.scene_fps(scene):g} fps")
 
 
 def export_bvh(context: bpy.types.Context, armature: bpy.types.Object, path: str) -> str:
     """Write `armature`'s action to `path` (.bvh) with the engine's BVH writer. Returns a report line."""
     from engine.motion.bvh import write_bvh
 
-    target = _check_target(path, ".bvh")
+    target = _check_target(path, ".bvh", armature.name)
     # The deform bones and their ancestors: the skeleton a game or DCC tool wants (all of a simple rig),
     # as Blender evaluates it on every frame of the action.
     start, end = keyframes.action_frame_range(_action_of(armature))
     rig = rig_from_armature(armature, bake_bone_names(armature))
     motion = sample_motion(armature, rig, np.arange(start, end + 1), context.scene)
     write_bvh(motion, target)  # the writer converts bone frames to BVH's and writes atomically
-    return f"Wrote {target.name}: {motion.skeleton.num_joints} joints, {motion.num_frames} frames"
+    return (f"Wrote {target}: {motion.skeleton.num_joints} joints, frames {start}-{end} "
+            f"({motion.num_frames}) at {motion.fps:g} fps")

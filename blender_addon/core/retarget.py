@@ -3,8 +3,10 @@ the target rig's skeleton, and bake the result into a new action on the target.
 
 Bones are baked as pose channels of the target's deform bones (and their ancestors). Rigs whose deform
 bones follow control bones through constraints (Rigify's DEF- bones copy its ORG/tweak bones) would
-ignore those keys: with `drive_deform_bones` the constraints of the baked bones are muted, so the baked
-deform skeleton moves the mesh exactly as the engine computed (what game export needs).
+ignore those keys: with `drive_deform_bones` the new action keys the influence of those constraints to 0,
+so while it plays the baked deform skeleton moves the mesh exactly as the engine computed (what game
+export needs). The constraints themselves (mute, influence setting) are never edited, and the action the
+rig had before is kept with a fake user (core.safekeeping); a failed bake leaves the rig as it was.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from engine.errors import PlantedError
 from engine.motion.motion import Contacts, Motion
 from engine.retarget.bonemap import BoneMap
 
-from . import body, keyframes, markers, rig
+from . import body, keyframes, markers, rig, safekeeping
 
 
 @dataclass(frozen=True)
@@ -47,21 +49,27 @@ def lock_settings(contact_sensitivity: float, flat_feet: bool, blend_seconds: fl
 
 @dataclass(frozen=True)
 class RetargetOutcome:
-    """What a retarget did: the new action's name, FS (mm) before and after pinning, muted constraints."""
+    """What a retarget did: the new action's name, FS (mm) before and after pinning, how many constraints
+    the new action turns off (keyed influence 0), and the user's previous action, kept (fake user)."""
 
     action: str
     fs_before_mm: float | None
     fs_after_mm: float | None
-    muted_constraints: int
+    constraints_off: int
     frames: int
     planted: np.ndarray | None = None  # (T, 4) the engine's planted heel/toe frames (left heel, toe, right ...)
+    kept_action: str | None = None
 
     def summary(self, target: str) -> str:
-        line = f"Baked {self.frames} frames onto '{target}' as action '{self.action}'"
+        line = f"Baked {self.frames} frames onto '{target}' as the new action '{self.action}'"
         if self.fs_before_mm is not None and self.fs_after_mm is not None:
             line += f"; foot sliding {self.fs_before_mm:.2f} mm -> {self.fs_after_mm:.2f} mm"
-        if self.muted_constraints:
-            line += f"; muted {self.muted_constraints} constraints on baked bones"
+        if self.constraints_off:
+            line += (f"; it keys the influence of {self.constraints_off} constraints on the baked bones to 0 "
+                     "(the constraints themselves are unchanged)")
+        if self.kept_action:
+            line += (f"; your action '{self.kept_action}' is kept (fake user): pick it in the Action Editor "
+                     "to switch back")
         return line
 
 
@@ -70,6 +78,19 @@ def detect_bone_map(target: bpy.types.Object) -> tuple[BoneMap, list[str]]:
     from engine.retarget.rigs import auto_map
 
     return auto_map(rig.rig_from_armature(target, rig.bake_bone_names(target)).skeleton)
+
+
+def require_humanoid(target: bpy.types.Object, bone_map: BoneMap) -> None:
+    """PlantedError when the detected map lacks the joints a retarget needs (the rig is not a humanoid
+    Planted knows by its bone names), naming what the user can do in the panel."""
+    from engine.retarget.bonemap import REQUIRED_JOINTS
+
+    missing = [joint for joint in REQUIRED_JOINTS if joint not in bone_map.joints]
+    if missing:
+        raise PlantedError(
+            f"Detect Bone Map found no humanoid bones in '{target.name}' (no bone named like {', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}): choose a humanoid rig as Target, or fill the bone map "
+            "list by hand (or Load Bone Map).")
 
 
 def set_rows(settings, bone_map: BoneMap) -> None:
@@ -124,16 +145,19 @@ def retarget_onto(
     solved = rig.rig_from_armature(target, rig.bake_bone_names(target, mapped + tuple(twins), deform=False))
     result = engine_retarget(motion, solved, bone_map, options)
     start, _ = keyframes.action_frame_range(source.animation_data.action)
-    _reset_pose(target, baked)
-    action = body.write_motion(target, solved, result.motion, f"{target.name} {source.name}", start)
-    planted = None
-    if result.report is not None:
-        planted = np.asarray(result.report.planted, dtype=bool)
-        feet = np.stack([planted[:, 0] | planted[:, 1], planted[:, 2] | planted[:, 3]], axis=1)
-        markers.write_contact_curves(target, action, feet.astype(np.float32), start)
-    muted = _mute_constraints(target, baked) if options.drive_deform_bones else 0
+    kept = target.animation_data.action if target.animation_data is not None else None
+    with safekeeping.restored_on_failure(target, baked):
+        _reset_pose(target, baked)
+        action = body.write_motion(target, solved, result.motion, f"{target.name} {source.name}", start)
+        planted = None
+        if result.report is not None:
+            planted = np.asarray(result.report.planted, dtype=bool)
+            feet = np.stack([planted[:, 0] | planted[:, 1], planted[:, 2] | planted[:, 3]], axis=1)
+            markers.write_contact_curves(target, action, feet.astype(np.float32), start)
+        off = _key_constraints_off(target, action, baked, start) if options.drive_deform_bones else 0
+    kept_name = safekeeping.keep_action(kept if kept is not action else None)
     return RetargetOutcome(
-        action.name, result.fs_before_mm, result.fs_after_mm, muted, result.motion.num_frames, planted
+        action.name, result.fs_before_mm, result.fs_after_mm, off, result.motion.num_frames, planted, kept_name
     )
 
 
@@ -176,12 +200,17 @@ def _reset_pose(obj: bpy.types.Object, bone_names: tuple[str, ...]) -> None:
         pose_bone.scale = (1.0, 1.0, 1.0)
 
 
-def _mute_constraints(obj: bpy.types.Object, bone_names: tuple[str, ...]) -> int:
-    """Mute the (unmuted) constraints of the baked bones; returns how many were muted."""
-    count = 0
+def _key_constraints_off(obj: bpy.types.Object, action: bpy.types.Action, bone_names: tuple[str, ...],
+                         frame: int) -> int:
+    """Key influence 0 (one key at `frame`, held) in `action` for the live constraints of the baked bones,
+    so the action's keys drive them while it plays; returns how many. Muted constraints are left out."""
+    channels = []
     for name in bone_names:
+        bone = bpy.utils.escape_identifier(name)
         for constraint in obj.pose.bones[name].constraints:
             if not constraint.mute:
-                constraint.mute = True
-                count += 1
-    return count
+                path = f'pose.bones["{bone}"].constraints["{bpy.utils.escape_identifier(constraint.name)}"].influence'
+                channels.append(keyframes.Channel(path, 0, "Planted: constraints off"))
+    if channels:
+        keyframes.write_channels(action, obj, channels, np.zeros((1, len(channels))), frame)
+    return len(channels)

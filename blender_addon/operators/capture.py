@@ -15,9 +15,11 @@ from engine.errors import PlantedError
 
 from ..core import body, jobs, markers
 from ..core import retarget as retarget_core
-from .common import ensure_object_mode, run_reported
+from .common import ensure_object_mode, report_error, run_reported
 
 _POLL_SECONDS = 0.1
+# Files Blender's movie clip reader also opens as one frame; a capture needs motion.
+STILL_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".exr", ".tga", ".hdr"})
 
 
 def capture_inputs(settings) -> tuple[Path, object]:
@@ -29,6 +31,9 @@ def capture_inputs(settings) -> tuple[Path, object]:
     video = Path(bpy.path.abspath(settings.video_path))
     if not video.is_file():
         raise PlantedError(f"Video not found: {video}. Choose an existing video file.")
+    if video.suffix.lower() in STILL_IMAGE_SUFFIXES:
+        raise PlantedError(f"{video.name} is a still image, not a video: choose a video file in Planted panel > "
+                           "Capture > Video (a capture needs the motion of several frames).")
     model_path = None
     if settings.model_source == "FILE" and settings.estimator == "fit":
         raise PlantedError("Model File is a network, but Estimator Fit runs none: set Estimator to Network or "
@@ -66,6 +71,9 @@ def build_capture(context: bpy.types.Context, video: Path, result, settings) -> 
     from engine.body.active import load_active_body_model
     from engine.retarget.footlock import lock_feet
 
+    if result.num_frames < 2:
+        raise PlantedError(f"{video.name} gave {result.num_frames} frame: choose a video in Planted panel > Capture > "
+                           "Video (or widen Frame range) so there is motion to capture.")
     shape = None
     if settings.build_mesh:
         model = load_active_body_model(result.settings.body_model_path)
@@ -78,12 +86,12 @@ def build_capture(context: bpy.types.Context, video: Path, result, settings) -> 
         motion = result.motion
     made = body.create_body(
         context, motion, video.stem, shape=shape, intervals=markers.planted_intervals(report.planted),
-        match_scene=settings.match_scene,
+        match_scene=settings.timing == "MATCH",
     )
     if settings.video_background:
         _video_background(context, video)
     note = f" ({'; '.join(result.warnings)})" if result.warnings else ""
-    return (f"Captured {result.num_frames} frames of {video.name} into '{made.armature}' "
+    return (f"Captured {video.name} into '{made.armature}': {made.timing_note(result.num_frames, motion.fps)} "
             f"(estimator: {result.settings.estimator}){note}")
 
 
@@ -130,8 +138,7 @@ class PLANTED_OT_capture(bpy.types.Operator):
         try:
             self._video, capture_settings = capture_inputs(context.scene.planted)
         except PlantedError as err:
-            self.report({"ERROR"}, str(err))
-            return {"CANCELLED"}
+            return report_error(self, err)
         video = self._video
         self._job = jobs.BackgroundJob(
             lambda progress, cancel: run_capture(video, capture_settings, progress, cancel)
@@ -159,8 +166,7 @@ class PLANTED_OT_capture(bpy.types.Operator):
         self._stop(context)
         if self._job.error is not None:
             if isinstance(self._job.error, PlantedError):
-                self.report({"ERROR"}, str(self._job.error))
-                return {"CANCELLED"}
+                return report_error(self, self._job.error)
             raise self._job.error
         ensure_object_mode(context)
         result = self._job.result

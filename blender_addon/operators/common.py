@@ -1,4 +1,4 @@
-"""What every operator shares: turning the engine's errors into one report line."""
+"""What every operator shares: turning the engine's errors into one report line, in Blender's words."""
 
 from __future__ import annotations
 
@@ -9,20 +9,28 @@ import bpy
 
 from engine.errors import PlantedError
 
+from ..core.messages import blender_words
+
 logger = logging.getLogger(__name__)
 
 
 def run_reported(operator: bpy.types.Operator, work: Callable[[], str | None]) -> set[str]:
     """Run `work`; its returned text is reported as INFO. A PlantedError (a user's mistake) becomes
-    one ERROR report and CANCELLED, with no traceback; anything else is a bug and propagates."""
+    one ERROR report and CANCELLED, with no traceback; anything else is a bug and propagates. Both are
+    worded for the panel (core.messages)."""
     try:
         message = work()
     except PlantedError as err:
-        operator.report({"ERROR"}, str(err))
-        return {"CANCELLED"}
+        return report_error(operator, err)
     if message:
-        operator.report({"INFO"}, message)
+        operator.report({"INFO"}, blender_words(message))
     return {"FINISHED"}
+
+
+def report_error(operator: bpy.types.Operator, err: PlantedError) -> set[str]:
+    """One ERROR report of a user's mistake, in the panel's words; CANCELLED."""
+    operator.report({"ERROR"}, blender_words(str(err)))
+    return {"CANCELLED"}
 
 
 def ensure_object_mode(context: bpy.types.Context) -> None:

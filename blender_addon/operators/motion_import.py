@@ -36,7 +36,7 @@ def import_motion_file(context: bpy.types.Context, path: str, match_scene: bool,
     else:
         raise PlantedError(f"{source.name}: not a motion file Planted reads (.npz or .bvh).")
     made = body.create_body(context, motion, source.stem, shape=shape, match_scene=match_scene)
-    return f"Imported {source.name}: {motion.num_frames} frames at {motion.fps:g} fps into '{made.armature}'"
+    return f"Imported {source.name} into '{made.armature}': {made.timing_note(motion.num_frames, motion.fps)}"
 
 
 class PLANTED_OT_import_motion(bpy.types.Operator, ImportHelper):
@@ -52,7 +52,7 @@ class PLANTED_OT_import_motion(bpy.types.Operator, ImportHelper):
         ensure_object_mode(context)
         settings = context.scene.planted
         return run_reported(
-            self, lambda: import_motion_file(context, self.filepath, settings.match_scene, settings.build_mesh)
+            self, lambda: import_motion_file(context, self.filepath, settings.timing == "MATCH", settings.build_mesh)
         )
 
 

@@ -44,6 +44,7 @@ class PLANTED_OT_bone_map_detect(bpy.types.Operator):
         def work():
             target = _target(context)
             bone_map, unmapped = retarget_core.detect_bone_map(target)
+            retarget_core.require_humanoid(target, bone_map)
             retarget_core.set_rows(context.scene.planted, bone_map)
             missing = f"; not found: {', '.join(unmapped)}" if unmapped else ""
             return f"Detected a {bone_map.rig} rig: {len(bone_map.joints)} of 24 joints mapped{missing}"
@@ -75,6 +76,7 @@ class PLANTED_OT_bone_map_load(bpy.types.Operator, ImportHelper):
 
     bl_idname = "planted.bone_map_load"
     bl_label = "Load Bone Map"
+    bl_options = {"REGISTER", "UNDO"}
     filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
 
     def execute(self, context):
