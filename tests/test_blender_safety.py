@@ -227,3 +227,20 @@ def test_export_to_a_folder_completes_the_file_name_and_writes_the_actions_rate(
     if fmt == "bvh":
         written = read_bvh(folder / f"{obj.name}.bvh", units="m")
         assert written.num_frames == end - start + 1 and written.fps == pytest.approx(24.0, rel=1e-4)
+
+
+def test_model_default_without_a_shipped_model_says_what_to_do_in_the_panel(monkeypatch):
+    """As in the installed extension, where neither a trained default nor the placeholder ships."""
+    from engine.capture import models
+
+    monkeypatch.delenv(models.ENV_VAR, raising=False)
+    monkeypatch.setattr(models, "DEFAULT_MODEL_PATH", DATA / "no_such_model.onnx")
+    monkeypatch.setattr(models, "PLACEHOLDER_MODEL_PATH", DATA / "no_such_placeholder.onnx")
+    settings = bpy.context.scene.planted
+    settings.video_path = str(DATA / "video" / "pose_squats.mp4")
+    settings.model_source, settings.estimator, settings.device = "DEFAULT", "network", "cpu"
+    before = snapshot()
+    text = _reports(bpy.ops.planted.capture)
+    assert "Model Default" in text and "set Estimator to Fit" in text.replace("Set", "set"), text
+    assert not CLI_WORDS.search(text), text
+    assert snapshot() == before
