@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.body.model import BodyModel
 from engine.motion.motion import Motion
+from engine.motion.resample import resample_motion, scene_frame_of
 from engine.rotations import sign_continuous
 
 from . import armature, keyframes, markers, rig, timing
@@ -63,14 +64,14 @@ def create_body(
 
     match_scene: set the scene's frame rate and range to the motion's (T frames at its fps). Otherwise
     the scene's rate and range are left alone and the motion is resampled to the scene's rate
-    (core.timing), so it plays at its own speed: 120 fps mocap becomes 24 keys a second in a 24 fps scene.
+    (engine.motion.resample), so it plays at its own speed: 120 fps mocap becomes 24 keys a second in a 24 fps scene.
     """
     source_fps = float(motion.fps)
     if not match_scene:
-        motion = timing.resample_motion(motion, timing.scene_fps(context.scene))
+        motion = resample_motion(motion, timing.scene_fps(context.scene))
         if intervals:
-            intervals = {foot: [(timing.scene_frame_of(a, source_fps, motion.fps),
-                                 timing.scene_frame_of(b, source_fps, motion.fps)) for a, b in spans]
+            intervals = {foot: [(scene_frame_of(a, source_fps, motion.fps),
+                                 scene_frame_of(b, source_fps, motion.fps)) for a, b in spans]
                          for foot, spans in intervals.items()}
     collection = bpy.data.collections.new(name)
     context.scene.collection.children.link(collection)

@@ -119,35 +119,31 @@ class _Session:
                                f"{self.settings.min_detection_score}): check that a whole person is in view")
         return boxes
 
-    def keypoints(self, boxes: FrameBoxes, windows: CropWindows | None = None
+    def keypoints(self, boxes: FrameBoxes, timings: dict, windows: CropWindows | None = None
                   ) -> tuple[KeypointPass, NetworkPass | None]:
         """Pass 2 for one person: the keypoint stage (and the network's crops in `windows`) on every covered
-        frame."""
+        frame; `timings` gets its stages' seconds."""
         keypoint_pass = KeypointPass(self.stage, boxes)
         network = None
         if self.estimator is not None:
             network = NetworkPass(self.estimator, keypoint_pass, windows, self.scan.num_frames,
                                   self.settings.batch_size)
         _second_pass(self.reader, keypoint_pass, network, boxes, self.scan.num_frames, self.progress, self.cancel,
-                     self.timings)
+                     timings)
         return keypoint_pass, network
 
     def capture(self, track: Track) -> CaptureResult:
         """The whole capture of one tracked person (module docstring)."""
         settings, reader = self.settings, self.reader
-        timings, warnings = dict(self.timings), list(self.warnings)
-        saved, self.timings = self.timings, timings
-        try:
-            boxes = self.boxes(track)
-            windows = windows_from_boxes(boxes.boxes, padding=1.0)
-            keypoint_pass, network = self.keypoints(boxes, windows=windows)
-            check_cancel(self.cancel)
-            t = time.perf_counter()
-            recon, fit, _ = _reconstruct(settings, keypoint_pass, network, boxes, windows, self.body_model, reader,
-                                         self.progress, self.cancel)
-            timings["reconstruct"] = time.perf_counter() - t
-        finally:
-            self.timings = saved
+        timings, warnings = dict(self.timings), list(self.warnings)  # this person's, on top of the scan's
+        boxes = self.boxes(track)
+        windows = windows_from_boxes(boxes.boxes, padding=1.0)
+        keypoint_pass, network = self.keypoints(boxes, timings, windows=windows)
+        check_cancel(self.cancel)
+        t = time.perf_counter()
+        recon, fit, _ = _reconstruct(settings, keypoint_pass, network, boxes, windows, self.body_model, reader,
+                                     self.progress, self.cancel)
+        timings["reconstruct"] = time.perf_counter() - t
         from engine.capture.motion_file import smpl_motion
 
         unlocked = smpl_motion(recon.rotations, recon.trans, recon.betas, recon.foot_contact, reader.fps,
@@ -197,8 +193,7 @@ def capture_all(video_path: str | os.PathLike, settings: CaptureSettings | None 
     fewer than `min_key_frames` sure detections are skipped. A generator: each result can be written and
     dropped before the next person is captured, so memory stays that of one capture."""
     session = _Session(video_path, settings or CaptureSettings(), progress, cancel)
-    sure = [t for t in session.scan.tracks
-            if sum(s >= session.settings.min_detection_score for s in t.scores) >= min_key_frames]
+    sure = [t for t in session.scan.tracks if t.sure_key_frames(session.settings.min_detection_score) >= min_key_frames]
     if not sure:
         raise PlantedError("no person was seen clearly enough to capture (each was found on fewer than "
                            f"{min_key_frames} key frames): check that whole people are in view")
@@ -263,9 +258,9 @@ def capture_keypoints(video_path: str | os.PathLike, settings: CaptureSettings |
     stage's seconds."""
     session = _Session(video_path, settings or CaptureSettings(), progress, cancel, estimator=False)
     track = session.chosen_track()
-    keypoint_pass, _ = session.keypoints(session.boxes(track))
-    if timings is not None:
-        timings.update(session.timings)
+    timings = {} if timings is None else timings
+    timings.update(session.timings)
+    keypoint_pass, _ = session.keypoints(session.boxes(track), timings)
     return TrackedKeypoints(keypoints=keypoint_pass.results, ran=keypoint_pass.ran,
                             frame_indices=session.scan.frame_indices, fps=session.reader.fps,
                             video=session.reader.info, track_id=track.track_id, warnings=session.warnings)

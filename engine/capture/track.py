@@ -83,6 +83,10 @@ class Track:
         b = np.asarray(self.boxes)
         return float(np.sum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))) if len(b) else 0.0
 
+    def sure_key_frames(self, min_score: float) -> int:
+        """How many of its detections scored at least `min_score`."""
+        return int(np.sum(np.asarray(self.scores) >= min_score))
+
     def describe(self) -> str:
         b = np.asarray(self.boxes)
         height = float(np.median(b[:, 3] - b[:, 1]))

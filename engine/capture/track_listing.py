@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from engine.capture.crops import crop_frame, frame_to_crop_affine, windows_from_boxes
 from engine.capture.result import CaptureSettings
 from engine.capture.scan import Scan, check_cancel, scan, scan_detector
 from engine.capture.video import VideoInfo, VideoReader
@@ -62,22 +63,17 @@ def summarise(scanned: Scan, settings: CaptureSettings, file_fps: float) -> list
         out.append(TrackSummary(
             track_id=track.track_id, first_frame=int(frames[0]), last_frame=int(frames[-1]),
             start_s=float(frames[0] / file_fps), end_s=float(frames[-1] / file_fps),
-            key_frames=len(track.positions), sure_key_frames=int((scores >= settings.min_detection_score).sum()),
+            key_frames=len(track.positions), sure_key_frames=track.sure_key_frames(settings.min_detection_score),
             height_px=float(np.median(boxes[:, 3] - boxes[:, 1])), mean_score=float(scores.mean())))
     return out
 
 
 def _crop(image: np.ndarray, box: np.ndarray, size: tuple[int, int] = (96, 128)) -> np.ndarray:
-    """The box's pixels (outside the frame: black), resized to size (width, height)."""
+    """The person box's pixels (outside the frame: black), resized to size (width, height)."""
     import cv2
 
-    x0, y0, x1, y1 = np.round(box).astype(int)
-    h, w = image.shape[:2]
-    canvas = np.zeros((max(y1 - y0, 1), max(x1 - x0, 1), 3), np.uint8)
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if sx1 > sx0 and sy1 > sy0:
-        canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
-    return cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
+    affine = frame_to_crop_affine(windows_from_boxes(box[None], padding=1.0))[0]
+    return cv2.resize(crop_frame(image, affine), size, interpolation=cv2.INTER_AREA)
 
 
 def list_tracks(video_path: str | os.PathLike, settings: CaptureSettings | None = None,
