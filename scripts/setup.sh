@@ -64,6 +64,15 @@ if [ ${#BLENDER[@]} -gt 0 ]; then
   exit 0
 fi
 
+# Synthetic training images render through headless EGL (Mesa's llvmpipe on a CPU): install it where missing.
+if ! ldconfig -p 2>/dev/null | grep -q libEGL_mesa; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -q libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null \
+      || echo "note: could not install Mesa's EGL; the synthetic-rendering tests will be skipped" >&2
+  else
+    echo "note: no Mesa EGL (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri); synthetic rendering is off" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

@@ -1,0 +1,165 @@
+"""Synthetic training data: the rasteriser against the projected mesh, labels against the torch body model,
+contacts from the real clips, determinism, the held-out clips, and shards that give back what was written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.body.active import load_active_body_model
+from engine.body.lbs import body_forward
+from engine.capture.ground import fit_ground_plane
+from engine.errors import PlantedError
+from training.body import BodyModel
+from training.data.example import examples_to_batch
+from training.data.shards import ShardDataset, write_shard
+from training.data.superset import SUPERSET30_NAMES, SUPERSET_NAMES
+from training.data.synthetic import raster
+from training.data.synthetic.clips import clip_names, load_clip, mirrored
+from training.data.synthetic.generator import SyntheticSource
+from training.data.synthetic.posing import clip_contacts, sole_trajectory
+from training.geometry import CROP_SCALE_PX, weak_perspective_projection
+
+pytest.importorskip("moderngl")
+
+
+@pytest.fixture(scope="module")
+def body():
+    return load_active_body_model()
+
+
+@pytest.fixture(scope="module")
+def context():
+    try:
+        return raster.create_context()
+    except PlantedError as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def source(body, context):
+    return SyntheticSource(body, "train", count=64, seed=3)
+
+
+def _polygon_mask(uv: np.ndarray, faces: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2
+
+    mask = np.zeros((height, width), np.uint8)
+    for face in faces:
+        cv2.fillConvexPoly(mask, np.round(uv[face] * 16).astype(np.int32), 1, shift=4)
+    return mask.astype(bool)
+
+
+def test_silhouette_is_the_projected_mesh(body, context):
+    """The rendered coverage lies inside the mesh's projected triangles and fills them but for their edge pixels."""
+    import cv2
+
+    rotation = np.diag([1.0, -1.0, -1.0]) @ np.array([[0.8, 0, 0.6], [0, 1, 0], [-0.6, 0, 0.8]])
+    pose = np.zeros((1, 24, 3))
+    pose[0, 1, 0], pose[0, 16, 2] = -0.8, -0.9  # a raised thigh and a lowered arm
+    vertices = body_forward(body, pose).vertices[0] @ rotation.T + np.array([0.1, 0.2, 3.2])
+    camera = raster.Intrinsics(310.0, 300.0, 90.0, 130.0)
+    looks = raster.MeshAppearance(np.full((body.num_vertices, 3), 0.7), np.full((body.num_vertices, 3), 0.3),
+                                  np.zeros(body.num_vertices), np.asarray(body.v_template, np.float64))
+    image = raster.Rasteriser(body.faces, 192, 256, context=context).render(vertices, body.faces, camera, looks)
+    covered = image[..., 3] > 127
+    mask = _polygon_mask(camera.project(vertices), body.faces, 256, 192)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert covered.sum() > 3000
+    assert (covered & ~mask).sum() == 0
+    assert (inner & ~covered).sum() <= 0.01 * inner.sum()
+    assert (image[..., :3][covered] > 10).all()  # lit, not black
+
+
+def test_labels_agree_with_the_torch_body_and_the_camera(body, source):
+    """The 3D labels are the torch body posed by the labelled rotations and shape; the weak-perspective camera
+    projects it onto the 2D labels (to the perspective's own error), and the 2D labels lie on the body."""
+    examples = [source[i] for i in range(6)]
+    batch = examples_to_batch(examples, SUPERSET30_NAMES)
+    out = BodyModel(body)(batch["gt_pose_rotmat"], batch["gt_betas"])
+    kp3d = batch["gt_keypoints_3d"][..., :3]
+    roots = [SUPERSET30_NAMES.index("left_hip"), SUPERSET30_NAMES.index("right_hip")]
+
+    def centred(points):
+        return points - points[:, roots].mean(dim=1, keepdim=True)
+
+    assert (centred(out.keypoints) - centred(kp3d)).norm(dim=-1).max() < 2e-3  # metres
+    projected = weak_perspective_projection(out.keypoints, batch["gt_cam"])
+    visible = batch["gt_keypoints_2d"][..., 2] > 0
+    error_px = (projected - batch["gt_keypoints_2d"][..., :2]).norm(dim=-1)[visible] * CROP_SCALE_PX
+    assert visible.float().mean() > 0.8
+    assert error_px.median() < 6.0
+    for example in examples:  # the pelvis label sits on the rendered body
+        u, v = example.keypoints_2d[SUPERSET_NAMES.index("pelvis"), :2].round().astype(int)
+        assert example.keypoints_2d[SUPERSET_NAMES.index("pelvis"), 2] == 1
+        assert 0 <= u < 192 and 0 <= v < 256
+
+
+def test_examples_are_reproducible_and_varied(source):
+    first, again, other = source[5], source[5], source[6]
+    assert np.array_equal(first.image, again.image)
+    assert np.array_equal(first.keypoints_2d, again.keypoints_2d)
+    assert first.key == again.key and first.key != other.key
+    assert not np.array_equal(first.image, other.image)
+    assert first.image.shape == (256, 192, 3) and first.has_pose and first.has_contact and first.has_cam
+    assert first.image.std() > 10
+
+
+def test_contacts_follow_the_planted_foot_of_a_real_walk(body):
+    """Eq. 4 over a real CMU walk: each sole is labelled on the frames it is down and still, never while it swings."""
+    clip = load_clip("cmu/131_01.bvh")
+    contact = clip_contacts(body, clip, np.zeros(10))
+    soles = sole_trajectory(body, clip, np.zeros(10))
+    speed = np.linalg.norm(np.diff(soles, axis=0), axis=-1) * clip.fps  # m/s per sole vertex
+    assert np.median(speed[contact[1:]]) < 0.2 and np.median(speed[~contact[1:]]) > 0.35
+    half = body.num_left_contact_vertices
+    for side in (slice(0, half), slice(half, None)):
+        down = contact[:, side].any(axis=1)
+        assert 0.2 < down.mean() < 0.95  # a walk: each foot both stands and swings
+    plane = fit_ground_plane(soles)  # Eq. 4's plane is the floor: level, and where the soles rest
+    assert plane.normal[1] > np.cos(np.radians(3))
+    assert np.abs(np.median(plane.signed_distance(soles).min(axis=1))) < 0.02
+
+
+def test_mirroring_swaps_sides_and_twice_is_identity(body):
+    clip = load_clip("xia/neutral_01_000.bvh")
+    twice = mirrored(mirrored(clip))
+    assert np.allclose(twice.rotations, clip.rotations) and np.allclose(twice.pelvis, clip.pelvis)
+    joints = body_forward(body, clip.rotations[:20], np.zeros(10), vertices=False).joints
+    flipped = body_forward(body, mirrored(clip).rotations[:20], np.zeros(10), vertices=False).joints
+    # the mirrored left ankle is the right ankle reflected through x = 0 (the body is nearly symmetric)
+    assert np.abs(flipped[:, 7] - joints[:, 8] * [-1, 1, 1]).max() < 0.02
+
+
+def test_held_out_clips_never_train(body, context):
+    train, held_out = set(clip_names("train")), set(clip_names("held_out"))
+    assert train and held_out and not train & held_out
+    evaluation = SyntheticSource(body, "held_out", count=8, seed=0)
+    keys = [evaluation[i].key for i in range(8)]
+    assert all(k.split(":")[1].split("#")[0] in held_out for k in keys)
+    with pytest.raises(PlantedError, match="split"):
+        clip_names("test")
+
+
+def test_shard_round_trip(source, tmp_path):
+    examples = [source[i] for i in range(5)]
+    path = write_shard(tmp_path / "s.npz", examples)
+    back = ShardDataset([path, path])
+    assert len(back) == 10
+    for original, stored in zip(examples * 2, [back[i] for i in range(10)], strict=True):
+        assert stored.key == original.key and stored.source == original.source
+        assert np.array_equal(stored.keypoints_2d, original.keypoints_2d)
+        assert np.array_equal(stored.contact, original.contact)
+        assert np.abs(stored.image.astype(int) - original.image).mean() < 8  # JPEG quality 95 of noisy crops
+    batch = examples_to_batch([back[0], back[1]], SUPERSET30_NAMES)
+    assert torch.equal(batch["gt_pose_rotmat"][0], torch.from_numpy(examples[0].pose_rotmat))
+
+
+def test_damaged_shard_is_refused_with_its_name(source, tmp_path):
+    path = write_shard(tmp_path / "s.npz", [source[0]])
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(PlantedError, match="s.npz"):
+        ShardDataset([path])
+    with pytest.raises(PlantedError, match="does not exist"):
+        ShardDataset([tmp_path / "missing.npz"])
