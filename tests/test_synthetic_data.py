@@ -163,3 +163,19 @@ def test_damaged_shard_is_refused_with_its_name(source, tmp_path):
         ShardDataset([path])
     with pytest.raises(PlantedError, match="does not exist"):
         ShardDataset([tmp_path / "missing.npz"])
+
+
+def test_a_sequence_is_one_person_filmed_by_one_camera(body, context):
+    """Consecutive frames of a held-out walk: same shape and camera, the body moving smoothly in the camera frame,
+    each frame cropped around the person."""
+    source = SyntheticSource(body, "held_out", count=1, seed=2)
+    walk = [c.name for c in source.clips].index("cmu/131_02.bvh")
+    frames = source.sequence(walk, start=500, length=12, stride=4)
+    assert len(frames) == 12 and all(f.key.startswith("cmu/131_02.bvh:") for f in frames)
+    assert all(np.array_equal(f.betas, frames[0].betas) for f in frames)
+    pelvis = np.array([f.keypoints_3d[SUPERSET_NAMES.index("pelvis"), :3] for f in frames])
+    steps = np.linalg.norm(np.diff(pelvis, axis=0), axis=1)  # metres per 4 frames at 120 fps
+    assert 0.01 < np.median(steps) < 0.1
+    for f in frames:  # each crop frames the person
+        visible = f.keypoints_2d[:, 2] > 0
+        assert visible.mean() > 0.95

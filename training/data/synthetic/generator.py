@@ -17,11 +17,12 @@ evaluation set can all be rebuilt from a seed. Each example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from engine.body.model import BodyModel
+from engine.errors import PlantedError
 from training.data.example import Example
 from training.data.synthetic.appearance import (
     Degradation,
@@ -30,10 +31,20 @@ from training.data.synthetic.appearance import (
     sample_light,
     vertex_parts,
 )
-from training.data.synthetic.camera import Camera, CameraRanges, sample_camera
+from training.data.synthetic.camera import Camera, CameraRanges, framing_intrinsics, sample_camera, sample_view
 from training.data.synthetic.clips import Clip, load_clips, mirrored, with_upper_body_noise
 from training.data.synthetic.posing import ContactCache, PosedBody, pose_frame
+from training.data.synthetic.raster import Light, MeshAppearance
 from training.geometry import CROP_SCALE_PX
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """How one sample looks apart from its pose: the person's appearance, the light, the background (H, W, 3)."""
+
+    appearance: MeshAppearance
+    light: Light
+    background: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -186,13 +197,50 @@ class SyntheticSource(Sequence):
         s = self.settings
         posed, key = self.posed_body(rng)
         camera = sample_camera(rng, posed.keypoints, s.width, s.height, s.camera)
+        return self.render_example(rng, posed, camera, self.sample_scene(rng), f"{i}:{key}")
+
+    def sample_scene(self, rng: np.random.Generator) -> Scene:
+        s = self.settings
+        return Scene(sample_appearance(rng, self.parts, self.rest_vertices), sample_light(rng),
+                     sample_background(rng, s.height, s.width))
+
+    def render_example(self, rng: np.random.Generator, posed: PosedBody, camera: Camera, scene: Scene,
+                       key: str) -> Example:
+        """Steps 3-5 of the module docstring for a posed body, a camera and a scene."""
         render = self.rasteriser().render(camera.to_camera(posed.vertices), self.body.faces, camera.intrinsics,
-                                          sample_appearance(rng, self.parts, self.rest_vertices), sample_light(rng))
-        image = degrade(rng, composite(render, sample_background(rng, s.height, s.width)), s.degradation)
+                                          scene.appearance, scene.light)
+        image = degrade(rng, composite(render, scene.background), self.settings.degradation)
         labels = camera_labels(self.body, posed, camera)
-        return Example(image=image, source=f"synthetic_{self.split}", key=f"{i}:{key}",
+        return Example(image=image, source=f"synthetic_{self.split}", key=key,
                        keypoints_2d=labels["keypoints_2d"], keypoints_3d=labels["keypoints_3d"],
                        pose_rotmat=labels["pose_rotmat"], has_pose=True,
                        betas=posed.betas.astype(np.float32), has_betas=True,
                        contact=posed.contact.astype(np.float32), has_contact=True,
                        cam=labels["cam"], has_cam=True)
+
+    def sequence(self, clip_index: int, start: int, length: int, stride: int = 1, seed: int = 0) -> list[Example]:
+        """Consecutive frames of one clip as a fixed camera films them, one person and scene throughout, each
+        frame cropped around the person as the capture's tracker would: for sequence metrics (foot sliding,
+        acceleration, contacts). Frames start, start + stride, ... of the clip (at its fps / stride)."""
+        rng = np.random.default_rng((self.seed, seed, 1 << 21))
+        clip = self.clips[clip_index]
+        frames = list(range(start, min(start + length * stride, clip.num_frames), stride))
+        if not frames:
+            raise PlantedError(f"clip {clip.name} has {clip.num_frames} frames: none from frame {start}")
+        betas = self.shapes[int(rng.integers(len(self.shapes)))]
+        contacts = self.contacts(clip, betas)
+        posed = [pose_frame(self.body, clip, f, betas, contacts) for f in frames]
+        everything = np.concatenate([p.keypoints for p in posed])
+        centre = (everything.min(axis=0) + everything.max(axis=0)) / 2
+        reach = float(np.ptp(everything[:, [0, 2]], axis=0).max())
+        ranges = replace(self.settings.camera, distance_m=(3.0 + reach, 6.0 + reach))
+        rotation, translation, focal = sample_view(rng, centre, ranges)
+        scene = self.sample_scene(rng)
+        s = self.settings
+        examples = []
+        for frame, body in zip(frames, posed, strict=True):
+            in_camera = body.keypoints @ rotation.T + translation
+            intrinsics = framing_intrinsics(in_camera, focal, s.width, s.height, 1.25, np.zeros(2))
+            camera = Camera(rotation, translation, intrinsics, s.width, s.height)
+            examples.append(self.render_example(rng, body, camera, scene, f"{clip.name}:{frame}"))
+        return examples

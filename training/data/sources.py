@@ -1,0 +1,26 @@
+"""Every kind of training example by name: what `make_shards --kind` and the training configs refer to.
+
+synthetic / synthetic_held_out: training.data.synthetic (the train and held-out mocap clips; the same seed
+gives the same examples). The real kinds come from training.data.real and training.data.pseudo_labels.
+"""
+
+from __future__ import annotations
+
+from engine.errors import PlantedError
+
+SYNTHETIC_KINDS = {"synthetic": "train", "synthetic_held_out": "held_out"}
+
+
+def make_source(kind: str, count: int, seed: int = 0, body_model_path: str | None = None):
+    """A Sequence of training.data.example.Example of the named kind, `count` long (real kinds: at most)."""
+    from engine.body.active import load_active_body_model
+
+    if kind in SYNTHETIC_KINDS:
+        from training.data.synthetic.generator import SyntheticSource
+
+        return SyntheticSource(load_active_body_model(body_model_path), SYNTHETIC_KINDS[kind], count, seed)
+    raise PlantedError(f"unknown kind {kind!r}: choose one of {kind_names()}")
+
+
+def kind_names() -> tuple[str, ...]:
+    return tuple(SYNTHETIC_KINDS)
