@@ -24,7 +24,7 @@ from engine.errors import PlantedError
 Views = Literal["none", "front", "front_top", "front_side_top"]
 Decoder = Literal["independent", "ktd", "rktd"]
 HeadType = Literal["classic", "simple"]
-TreeRule = Literal["eq7", "max"]
+TreeRule = Literal["max", "stance", "eq7"]
 
 VIEWS: tuple[str, ...] = ("none", "front", "front_top", "front_side_top")
 DECODERS: tuple[str, ...] = ("independent", "ktd", "rktd")
@@ -77,7 +77,11 @@ class ModelConfig:
     num_contact_vertices: int = 64
     num_left_contact_vertices: int = 32
     contact_threshold: float = 0.5
-    tree_rule: TreeRule = "eq7"
+    # Eq. 7's tree from binarised contact counts (training.model.rktd.select_tree): "max" roots the tree at
+    # the foot with more contact vertices (single stance: the planted foot; uneven double support: the
+    # foot carrying more), base on ties and no contact; "stance" reverses in single stance only; "eq7"
+    # is Eq. 7 literally (c_l > c_r > 0), which keeps the base tree whenever one foot is in the air
+    tree_rule: TreeRule = "max"
     num_betas: int = 10
 
     def __post_init__(self) -> None:
@@ -87,8 +91,8 @@ class ModelConfig:
             raise PlantedError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.head_type not in ("classic", "simple"):
             raise PlantedError(f"head_type must be 'classic' or 'simple', got {self.head_type!r}")
-        if self.tree_rule not in ("eq7", "max"):
-            raise PlantedError(f"tree_rule must be 'eq7' or 'max', got {self.tree_rule!r}")
+        if self.tree_rule not in ("max", "stance", "eq7"):
+            raise PlantedError(f"tree_rule must be 'max', 'stance' or 'eq7', got {self.tree_rule!r}")
         if self.embed_dim % self.num_heads:
             raise PlantedError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         if not 0 < self.num_left_contact_vertices < self.num_contact_vertices:
