@@ -68,6 +68,8 @@ class ModelConfig:
     query_channels: int = 256
     view_token_dim: int = 64
     view_hidden_dim: int = 256
+    # sharpness of the front view's differentiable integral regression on min-max normalised heatmaps
+    # (training.model.decoding.integral_keypoints; the exported kp2d_front is argmax + DARK)
     soft_argmax_beta: float = 20.0
     # RKTD (paper 3.5, Eq. 7)
     decoder: Decoder = "rktd"
