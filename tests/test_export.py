@@ -126,9 +126,9 @@ def test_per_sample_tree_choice_survives_onnx(tmp_path):
             out = self.decoder(feature)
             return out["pred_pose_rotmat"], out["pred_tree"]
 
-    # left 3 / right 1 -> left tree; 1 / 3 -> right; 3 / 0 -> base (Eq. 7 as written)
+    # left 3 / right 1 -> left tree; 1 / 3 -> right; 0 / 0 (airborne) -> base
     feature = torch.tensor([[5, 5, 5, -5, 5, -5, -5, -5], [5, -5, -5, -5, 5, 5, 5, -5],
-                            [5, 5, 5, -5, -5, -5, -5, -5]], dtype=torch.float32)
+                            [-5, -5, -5, -5, -5, -5, -5, -5]], dtype=torch.float32)
     path = tmp_path / "decoder.onnx"
     torch.onnx.export(Rot(), (feature[:1],), str(path), input_names=["feature"], output_names=["rot", "tree"],
                       dynamic_axes={"feature": {0: "b"}, "rot": {0: "b"}, "tree": {0: "b"}}, dynamo=False)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from engine.body.joints import SMPL_PARENTS
+from training.config import ModelConfig
 from training.model.rktd import (
     BASE_TREE,
     LEFT_TREE,
@@ -17,6 +18,7 @@ from training.model.rktd import (
     rerooted_ancestors,
     select_tree,
     teacher_tree,
+    training_tree_index,
 )
 
 
@@ -53,22 +55,58 @@ def _contacts(counts: list[tuple[int, int]], per_side: int = 4) -> torch.Tensor:
     return out
 
 
-def test_tree_rule_eq7_and_max():
+def test_tree_rules():
     counts = [(3, 1), (1, 3), (3, 0), (0, 3), (0, 0), (2, 2), (4, 3)]
-    eq7 = select_tree(_contacts(counts), num_left=4).tolist()
-    assert eq7 == [LEFT_TREE, RIGHT_TREE, BASE_TREE, BASE_TREE, BASE_TREE, BASE_TREE, LEFT_TREE]
-    rule_max = select_tree(_contacts(counts), num_left=4, rule="max").tolist()
+    # the default ("max"): the foot with more contact vertices roots the tree; single stance reverses from
+    # the planted foot
+    rule_max = select_tree(_contacts(counts), num_left=4).tolist()
     assert rule_max == [LEFT_TREE, RIGHT_TREE, LEFT_TREE, RIGHT_TREE, BASE_TREE, BASE_TREE, LEFT_TREE]
+    stance = select_tree(_contacts(counts), num_left=4, rule="stance").tolist()
+    assert stance == [BASE_TREE, BASE_TREE, LEFT_TREE, RIGHT_TREE, BASE_TREE, BASE_TREE, BASE_TREE]
+    eq7 = select_tree(_contacts(counts), num_left=4, rule="eq7").tolist()
+    assert eq7 == [LEFT_TREE, RIGHT_TREE, BASE_TREE, BASE_TREE, BASE_TREE, BASE_TREE, LEFT_TREE]
     # the threshold counts probabilities >= 0.5 (PAPER_NOTES choice 8), so many weak contacts do not count
     weak = torch.tensor([[0.49, 0.49, 0.49, 0.49, 0.5, 0.1, 0.1, 0.1]])
-    assert select_tree(weak, num_left=4).tolist() == [BASE_TREE]
-    assert select_tree(weak, num_left=4, rule="max").tolist() == [RIGHT_TREE]
+    assert select_tree(weak, num_left=4).tolist() == [RIGHT_TREE]
+    assert select_tree(weak, num_left=4, rule="eq7").tolist() == [BASE_TREE]
+    with pytest.raises(ValueError, match="tree rule"):
+        select_tree(weak, num_left=4, rule="min")
+
+
+def test_single_stance_reverses_from_the_planted_foot_in_the_default_config():
+    assert ModelConfig().tree_rule == "max"
+    # left foot planted (all its vertices), right foot in the air; and the mirror
+    labels = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]])
+    assert teacher_tree(labels, torch.ones(2, dtype=torch.bool), num_left=4).tolist() == [LEFT_TREE, RIGHT_TREE]
+    decoder = _controlled_decoder()
+    out = decoder(torch.where(labels > 0.5, 5.0, -5.0))
+    assert out["pred_tree"].tolist() == [LEFT_TREE, RIGHT_TREE]
 
 
 def test_teacher_tree_uses_labels_only_where_a_sample_has_them():
     labels = _contacts([(3, 1), (1, 3), (3, 1)])
     tree = teacher_tree(labels, torch.tensor([True, True, False]), num_left=4)
     assert tree.tolist() == [LEFT_TREE, RIGHT_TREE, BASE_TREE]
+    tree = teacher_tree(labels, torch.tensor([True, True, False]), num_left=4, unlabelled=-1)
+    assert tree.tolist() == [LEFT_TREE, RIGHT_TREE, -1]
+
+
+def test_training_tree_index_from_a_batch():
+    labels = _contacts([(4, 0), (0, 4), (4, 0), (0, 0)])
+    batch = {"image": torch.zeros(4, 3, 8, 6), "gt_contact": labels,
+             "has_contact": torch.tensor([True, True, False, True])}
+    assert training_tree_index(batch, num_left=4).tolist() == [LEFT_TREE, RIGHT_TREE, BASE_TREE, BASE_TREE]
+    assert training_tree_index(batch, num_left=4, unlabelled=-1).tolist() == [LEFT_TREE, RIGHT_TREE, -1, BASE_TREE]
+    # a batch without contact labels (3DPW-like): every sample unlabelled
+    no_labels = {"image": torch.zeros(2, 3, 8, 6)}
+    assert training_tree_index(no_labels, num_left=4).tolist() == [BASE_TREE, BASE_TREE]
+    assert training_tree_index(no_labels, num_left=4, unlabelled=-1).tolist() == [-1, -1]
+    # what the network does with it: forced where labelled, predicted where -1
+    decoder = _controlled_decoder()
+    feature = torch.where(_contacts([(0, 4), (0, 4), (0, 4), (0, 4)]) > 0.5, 5.0, -5.0)  # predicts right
+    out = decoder(feature, training_tree_index(batch, num_left=4, unlabelled=-1))
+    assert out["pred_tree"].tolist() == [LEFT_TREE, RIGHT_TREE, RIGHT_TREE, BASE_TREE]
+    assert out["pred_contact_tree"].tolist() == [RIGHT_TREE] * 4
 
 
 def _controlled_decoder(per_side: int = 4) -> RKTDecoder:
@@ -94,7 +132,7 @@ def test_decoder_picks_each_samples_tree_within_one_batch():
     decoder = _controlled_decoder()
     feature = torch.where(_contacts(counts) > 0.5, 5.0, -5.0)
     out = decoder(feature)
-    expected = [LEFT_TREE, RIGHT_TREE, BASE_TREE, BASE_TREE, BASE_TREE, RIGHT_TREE]
+    expected = [LEFT_TREE, RIGHT_TREE, LEFT_TREE, BASE_TREE, BASE_TREE, RIGHT_TREE]
     assert out["pred_tree"].tolist() == expected
     hidden = decoder.trunk(feature)
     per_tree = [tree(hidden) for tree in decoder.trees]

@@ -24,7 +24,7 @@ from engine.errors import PlantedError
 Views = Literal["none", "front", "front_top", "front_side_top"]
 Decoder = Literal["independent", "ktd", "rktd"]
 HeadType = Literal["classic", "simple"]
-TreeRule = Literal["eq7", "max"]
+TreeRule = Literal["max", "stance", "eq7"]
 
 VIEWS: tuple[str, ...] = ("none", "front", "front_top", "front_side_top")
 DECODERS: tuple[str, ...] = ("independent", "ktd", "rktd")
@@ -68,6 +68,8 @@ class ModelConfig:
     query_channels: int = 256
     view_token_dim: int = 64
     view_hidden_dim: int = 256
+    # sharpness of the front view's differentiable integral regression on min-max normalised heatmaps
+    # (training.model.decoding.integral_keypoints; the exported kp2d_front is argmax + DARK)
     soft_argmax_beta: float = 20.0
     # RKTD (paper 3.5, Eq. 7)
     decoder: Decoder = "rktd"
@@ -77,7 +79,11 @@ class ModelConfig:
     num_contact_vertices: int = 64
     num_left_contact_vertices: int = 32
     contact_threshold: float = 0.5
-    tree_rule: TreeRule = "eq7"
+    # Eq. 7's tree from binarised contact counts (training.model.rktd.select_tree): "max" roots the tree at
+    # the foot with more contact vertices (single stance: the planted foot; uneven double support: the
+    # foot carrying more), base on ties and no contact; "stance" reverses in single stance only; "eq7"
+    # is Eq. 7 literally (c_l > c_r > 0), which keeps the base tree whenever one foot is in the air
+    tree_rule: TreeRule = "max"
     num_betas: int = 10
 
     def __post_init__(self) -> None:
@@ -87,8 +93,8 @@ class ModelConfig:
             raise PlantedError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.head_type not in ("classic", "simple"):
             raise PlantedError(f"head_type must be 'classic' or 'simple', got {self.head_type!r}")
-        if self.tree_rule not in ("eq7", "max"):
-            raise PlantedError(f"tree_rule must be 'eq7' or 'max', got {self.tree_rule!r}")
+        if self.tree_rule not in ("max", "stance", "eq7"):
+            raise PlantedError(f"tree_rule must be 'max', 'stance' or 'eq7', got {self.tree_rule!r}")
         if self.embed_dim % self.num_heads:
             raise PlantedError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         if not 0 < self.num_left_contact_vertices < self.num_contact_vertices:
@@ -100,25 +106,41 @@ class ModelConfig:
 
 @dataclass
 class LossWeights:
-    """Weights of the terms of Eq. 8, one per `loss_*` name; MAED's values where PAPER_NOTES gives them.
+    """Weights of the terms of Eq. 8, one per `loss_*` name, balanced by gradient norms at initialisation.
 
     The paper has one lambda per equation (Eq. 8); we split them per term so each can be tuned.
     `cvf`, `cvf_joint_distance` and `keypoints_2d` together are lambda_2D (Eq. 9 adds L_CVF into L_2D);
     `keypoints_3d` and `keypoints_3d_joint_distance` are lambda_3D (Eq. 12); the three `smpl_*`
-    are lambda_SMPL split as MAED does (Eq. 13). `heatmap` (ViTPose's heatmap MSE, keeping the
-    COCO-pretrained head useful) and the contact weight 10 are our choices (PAPER_NOTES 3.6, choice 12).
+    are lambda_SMPL split as MAED does (Eq. 13). `heatmap` is ViTPose's heatmap MSE (our addition,
+    keeping the COCO-pretrained head useful).
+
+    MAED's weights (2D 300, 3D 600, pose 60, shape 0.06, norm 1, PAPER_NOTES 3.6) do not fit our terms:
+    measured with scripts/bench/loss_balance.py (ViT-tiny, batch 16, a body-model batch with every label,
+    median of 3 seeds), the norm of each weighted term's gradient at initialisation relative to the
+    terms' median, w.r.t. the encoder output F_out / all parameters, was under MAED's weights:
+    cvf 362 / 31, cvf_joint_distance 272 / 23, keypoints_3d 6.5 / 4.9, keypoints_2d 3.2 / 2.9,
+    keypoints_3d_joint_distance 1.7 / 1.9, contact 0.33 / 0.02, smpl_pose 0.09 / 0.09, heatmap 0.07 / 0.08,
+    smpl_norm 0.01 / 0.01, smpl_betas 0.0009 / 0.0002: the view terms drowned the rest, shape and
+    the heatmap were negligible. The weights below put each term near the median in both measures
+    (about the geometric mean of the two weights that would equalise it, rounded); under them every term
+    lies within 0.28-3.4x of the median in both measures (the script prints the table for the current
+    weights), except `smpl_norm`, deliberately low (30: 0.22x / 0.36x; measured on the batch with its
+    SMPL labels removed, since it acts only there): its un-squared norm pulls with a constant force
+    whatever the fit, while the data terms' gradients shrink as the fit improves, so a weight matched at
+    initialisation would pull 2D-only samples to the rest pose later. Initial gradients are a heuristic:
+    the small-gain heads (MAED's xavier gain 0.01) make the SMPL path's F_out gradients grow as they train.
     """
 
-    keypoints_2d: float = 300.0
-    cvf: float = 300.0
-    cvf_joint_distance: float = 300.0
-    heatmap: float = 300.0
-    keypoints_3d: float = 600.0
-    keypoints_3d_joint_distance: float = 600.0
-    smpl_pose: float = 60.0
-    smpl_betas: float = 0.06
-    smpl_norm: float = 1.0
-    contact: float = 10.0
+    keypoints_2d: float = 100.0
+    cvf: float = 3.0
+    cvf_joint_distance: float = 4.0
+    heatmap: float = 4000.0
+    keypoints_3d: float = 100.0
+    keypoints_3d_joint_distance: float = 300.0
+    smpl_pose: float = 600.0
+    smpl_betas: float = 100.0
+    smpl_norm: float = 30.0
+    contact: float = 100.0
 
 
 @dataclass

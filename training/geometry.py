@@ -109,7 +109,11 @@ def heatmap_pixel_grid(
 
 
 def soft_argmax(heatmaps: torch.Tensor, image_height: int, image_width: int, beta: float) -> torch.Tensor:
-    """Differentiable keypoints (B, K, 2) in crop coordinates from heatmaps (B, K, h, w): softmax(beta * H) mean."""
+    """Differentiable keypoints (B, K, 2) in crop coordinates from heatmaps (B, K, h, w): softmax(beta * H) mean.
+
+    On raw heatmaps a low peak loses its mass to the background and collapses towards the crop centre;
+    the network decodes with training.model.decoding (argmax + DARK, or the normalised integral) instead.
+    """
     batch, num_keypoints, height, width = heatmaps.shape
     probs = torch.softmax(beta * heatmaps.flatten(2), dim=-1).reshape(heatmaps.shape)
     xs, ys = heatmap_pixel_grid(height, width, image_height, image_width, heatmaps.dtype, heatmaps.device)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from training.losses.reduce import weighted_mean
+from training.losses.reduce import weighted_mean, with_sample_weight
 
 
-def contact_loss(pred_contact_logits: torch.Tensor, gt_contact: torch.Tensor, has_contact: torch.Tensor):
+def contact_loss(pred_contact_logits: torch.Tensor, gt_contact: torch.Tensor, has_contact: torch.Tensor,
+                 sample_weight: torch.Tensor | None = None):
     bce = F.binary_cross_entropy_with_logits(pred_contact_logits, gt_contact.to(pred_contact_logits.dtype),
                                              reduction="none")
-    return weighted_mean(bce, has_contact[:, None])
+    return weighted_mean(bce, with_sample_weight(has_contact.to(bce.dtype), sample_weight)[:, None])

@@ -11,7 +11,7 @@ import torch
 
 from training.geometry import orthographic_views
 from training.losses.joint_distance import joint_distance_terms
-from training.losses.reduce import weighted_mean
+from training.losses.reduce import weighted_mean, with_sample_weight
 
 
 def view_targets(gt_keypoints_3d: torch.Tensor, root_ids, scale_m: float = 1.2):
@@ -22,17 +22,19 @@ def view_targets(gt_keypoints_3d: torch.Tensor, root_ids, scale_m: float = 1.2):
     return side, top, conf * has_root
 
 
-def cvf_losses(pred_views: dict, gt_views: dict, weights: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def cvf_losses(pred_views: dict, gt_views: dict, weights: dict,
+               sample_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(coordinate term, L_jd term) over the views present in `pred_views` (any of front/side/top).
 
     Each dict maps a view name to (B, K, 2) tensors (weights: (B, K)). The coordinate term is
     (1/m) sum over labelled keypoints of all views of ||pred - gt||^2; L_jd pools the pairs of all views.
+    sample_weight (B,) multiplies every weight of a sample (None: 1).
     """
     squared, square_weights, pair_diffs, pair_weights = [], [], [], []
     for view, pred in pred_views.items():
         if view not in gt_views:
             continue
-        gt, w = gt_views[view], weights[view]
+        gt, w = gt_views[view], with_sample_weight(weights[view], sample_weight)
         squared.append(((pred - gt) ** 2).sum(dim=-1))
         square_weights.append(w)
         diff, pw = joint_distance_terms(pred, gt, w)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from training.geometry import crop_to_pixels
-from training.losses.reduce import weighted_mean
+from training.losses.reduce import weighted_mean, with_sample_weight
 
 
 def udp_heatmap_targets(
@@ -33,7 +33,8 @@ def udp_heatmap_targets(
     return gaussian, weights
 
 
-def heatmap_loss(pred_heatmaps: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """pred/targets (B, K, h, w), weights (B, K) -> mean over weighted keypoints of the per-map MSE."""
+def heatmap_loss(pred_heatmaps: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor,
+                 sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """pred/targets (B, K, h, w), weights (B, K), sample_weight (B,) or None -> weighted mean of the per-map MSE."""
     per_map = ((pred_heatmaps - targets) ** 2).mean(dim=(2, 3))
-    return weighted_mean(per_map, weights)
+    return weighted_mean(per_map, with_sample_weight(weights, sample_weight))

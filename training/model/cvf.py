@@ -2,8 +2,10 @@
 
 Shapes: F_out (B, C, h, w) from the encoder (h x w = 16 x 12 tokens, N = h*w), heatmaps (B, K, 4h, 4w),
 view features (B, N, C), 2D keypoints (B, K, 2). Side/top keypoints are root-centred orthographic
-coordinates divided by 1.2 m (training.geometry.orthographic_views); front keypoints are the soft-argmax
-of the heatmaps in crop coordinates.
+coordinates divided by 1.2 m (training.geometry.orthographic_views). Front keypoints, in crop coordinates,
+come two ways (training.model.decoding): `pred_kp2d_front` by argmax + DARK as ViTPose decodes (exported
+as kp2d_front, used at inference; no gradient), `pred_kp2d_front_integral` by a min-max normalised
+integral regression (softmax with `soft_argmax_beta`), the differentiable one the front-view loss takes.
 
 Choices that are ours (PAPER_NOTES 3.4): the query block is two stride-2 3x3 conv-BN-ReLU layers and a
 linear layer to C (Eq. 6's residual needs F_front on F_out's token grid); every "MLP" of Eq. 6 is
@@ -20,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.geometry import soft_argmax
+from training.model.decoding import dark_keypoints, integral_keypoints
 from training.model.heads import build_heatmap_head
 from training.model.vit import Mlp
 
@@ -116,14 +118,17 @@ class CrossViewFusion(nn.Module):
                                                   view_hidden_dim)
 
     def forward(self, f_out: torch.Tensor) -> dict[str, torch.Tensor]:
-        """f_out (B, C, h, w) -> {"feature" (B, C), "pred_heatmaps" (B, K, 4h, 4w), "pred_kp2d_front"/side/top}."""
+        """f_out (B, C, h, w) -> {"feature" (B, C), "pred_heatmaps" (B, K, 4h, 4w), "pred_kp2d_front"/side/top
+        (B, K, 2), "pred_kp2d_front_integral" (B, K, 2)}."""
         if self.views == "none":
             return {"feature": f_out.mean(dim=(2, 3))}
         heatmaps = self.front_head(f_out)
         f_front = self.query_block(heatmaps)
+        height, width = self.image_size
         out = {
             "pred_heatmaps": heatmaps,
-            "pred_kp2d_front": soft_argmax(heatmaps, self.image_size[0], self.image_size[1], self.soft_argmax_beta),
+            "pred_kp2d_front": dark_keypoints(heatmaps.detach(), height, width),
+            "pred_kp2d_front_integral": integral_keypoints(heatmaps, height, width, self.soft_argmax_beta),
         }
         fused = f_front
         if self.views == "front":

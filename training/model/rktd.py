@@ -15,7 +15,8 @@ Ours: the linear on the concatenation is stored as a feature part (all joints of
 plus an ancestor part, which is the same map; the rotations stay SMPL's parent-relative ones, only the
 prediction order changes (PAPER_NOTES choice 11); separate heads per tree (choice 9); biases start at
 the rest pose with the pelvis turned to face the camera (rotation of pi about x in the y-down camera
-frame) and cam at (0.9, 0, 0) (choice 13); contacts are binarised at 0.5 and counted (choice 8).
+frame) and cam at (0.9, 0, 0) (choice 13); contacts are binarised at 0.5 and counted (choice 8), and
+the foot with more contact vertices roots the tree (`select_tree`, rule "max").
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from training.geometry import rot6d_to_rotmat
 
 BASE_TREE, LEFT_TREE, RIGHT_TREE = 0, 1, 2
 LEFT_FOOT, RIGHT_FOOT = 10, 11  # SMPL joints at the toe base: the roots of the reversed trees
+TREE_RULES = ("max", "stance", "eq7")  # select_tree's rules; training.config.ModelConfig.tree_rule
 
 
 def base_ancestors(parents: tuple[int, ...] = SMPL_PARENTS) -> list[list[int]]:
@@ -74,33 +76,64 @@ def count_contacts(contact: torch.Tensor, num_left: int, threshold: float = 0.5)
     return in_contact[:, :num_left].sum(dim=1), in_contact[:, num_left:].sum(dim=1)
 
 
-def select_tree(contact: torch.Tensor, num_left: int, threshold: float = 0.5, rule: str = "eq7") -> torch.Tensor:
+def select_tree(contact: torch.Tensor, num_left: int, threshold: float = 0.5, rule: str = "max") -> torch.Tensor:
     """Eq. 7's tree per sample (B,) int64 from contact probabilities or labels (B, Vc).
 
-    rule "eq7" (as written): left if c_l > c_r > 0, right if c_r > c_l > 0, else base; so a single foot
-    on the ground with the other in the air (c_r = 0) keeps the base tree. rule "max" (ours, an option):
-    left if c_l > c_r, right if c_r > c_l, base on ties (including no contact).
+    c_l, c_r are the counts of left / right contact vertices with probability >= threshold (choice 8).
+    - "max" (the default, our reading of Eq. 7 with its text): the tree rooted at the foot with more
+      contact vertices ("we determine the ground-contact foot according to the foot vertices with a
+      larger number of contact states"), the base tree on a tie, including no contact at all. Eq. 7's
+      "c_l > c_r > 0" was written for soft sums, where c_r > 0 always holds, so its "> 0" only says some
+      contact exists; single stance reverses from the planted foot, uneven double support from the foot
+      that carries more contact, an airborne body keeps the base tree.
+    - "stance": reverse only in single stance (one foot with contact, the other none); double support
+      and no contact keep the base tree.
+    - "eq7": Eq. 7 literally on binarised counts: left if c_l > c_r > 0, right if c_r > c_l > 0, else
+      base; a single planted foot (the other count 0) then keeps the base tree (kept for ablation).
     """
     c_left, c_right = count_contacts(contact, num_left, threshold)
     if rule == "eq7":
         left = (c_left > c_right) & (c_right > 0)
         right = (c_right > c_left) & (c_left > 0)
-    else:
+    elif rule == "stance":
+        left = (c_left > 0) & (c_right == 0)
+        right = (c_right > 0) & (c_left == 0)
+    elif rule == "max":
         left, right = c_left > c_right, c_right > c_left
+    else:
+        raise ValueError(f"unknown tree rule {rule!r}: choose one of {TREE_RULES}")
     zero = torch.zeros_like(c_left, dtype=torch.int64)
     return torch.where(left, zero + LEFT_TREE, torch.where(right, zero + RIGHT_TREE, zero + BASE_TREE))
 
 
 def teacher_tree(gt_contact: torch.Tensor, has_contact: torch.Tensor, num_left: int, threshold: float = 0.5,
-                 rule: str = "eq7") -> torch.Tensor:
-    """Tree per sample (B,) for training: from the contact labels where a sample has them, else the base tree.
+                 rule: str = "max", unlabelled: int = BASE_TREE) -> torch.Tensor:
+    """Tree per sample (B,) for training: from the contact labels where a sample has them, else `unlabelled`.
 
     PAPER_NOTES choice 10 (ours): teacher forcing on H36M/AIST++, the base tree on datasets without
-    contacts (3DPW, MPI-INF-3DHP: "RKTd is only applied to Human3.6M and AIST++"). Pass the result to the
-    network as `tree_index`.
+    contacts (3DPW, MPI-INF-3DHP: "RKTd is only applied to Human3.6M and AIST++"). `unlabelled` -1
+    leaves those samples to the network's predicted contacts instead. Pass the result as `tree_index`.
     """
     from_labels = select_tree(gt_contact, num_left, threshold, rule)
-    return torch.where(has_contact.bool(), from_labels, torch.zeros_like(from_labels))
+    return torch.where(has_contact.bool(), from_labels, torch.full_like(from_labels, unlabelled))
+
+
+def training_tree_index(batch: dict, num_left: int, threshold: float = 0.5, rule: str = "max",
+                        unlabelled: int = BASE_TREE) -> torch.Tensor:
+    """`tree_index` (B,) int64 for `net(batch["image"], tree_index=...)` during training.
+
+    Samples with contact labels (batch "gt_contact" (B, Vc) and "has_contact" (B,)) get the tree their labels
+    choose (`teacher_tree`); the others get `unlabelled`: the base tree by default (choice 10: RKTD only
+    where contacts are labelled; the predicted contacts are random early in training), or -1 to use the
+    network's predicted contacts. A batch without "gt_contact" is unlabelled throughout.
+    """
+    size = batch["image"].shape[0]
+    if "gt_contact" not in batch:
+        return torch.full((size,), unlabelled, dtype=torch.int64, device=batch["image"].device)
+    has_contact = batch.get("has_contact")
+    if has_contact is None:
+        has_contact = torch.ones(size, dtype=torch.bool, device=batch["gt_contact"].device)
+    return teacher_tree(batch["gt_contact"], has_contact, num_left, threshold, rule, unlabelled)
 
 
 def rest_pose_rot6d(num_joints: int = 24) -> torch.Tensor:
@@ -147,7 +180,7 @@ class RKTDecoder(nn.Module):
     def __init__(
         self, in_features: int, num_contact_vertices: int, num_left_contact_vertices: int,
         decoder: str = "rktd", hidden: int = 1024, dropout: float = 0.5, contact_hidden: int = 1024,
-        contact_threshold: float = 0.5, tree_rule: str = "eq7", num_betas: int = 10,
+        contact_threshold: float = 0.5, tree_rule: str = "max", num_betas: int = 10,
     ) -> None:
         super().__init__()
         self.decoder = decoder
