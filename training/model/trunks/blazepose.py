@@ -86,7 +86,7 @@ class BlazePoseTrunk(nn.Module):
         return len(self.net.stages)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        if image.shape[-2] % 32 or image.shape[-1] % 32:
+        if not torch.jit.is_tracing() and (image.shape[-2] % 32 or image.shape[-1] % 32):
             raise PlantedError(f"the BlazePose trunk needs image sides divisible by 32, got {tuple(image.shape[-2:])}")
         rgb01 = image * self.pixel_std.to(image.dtype) + self.pixel_mean.to(image.dtype)
         return self.net(rgb01)[self.tensor]
