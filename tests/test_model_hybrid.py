@@ -24,7 +24,7 @@ from engine.model_contract import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from training.body import config_from_body_model
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import model_config
-from training.export import export_random_model
+from training.export import FP32_TOLERANCE, export_onnx, verify_onnx
 from training.model.network import PlantedNet
 from training.model.trunks import blazepose
 from training.model.trunks.blazepose import BlazePoseTrunk, feature_spec
@@ -163,10 +163,26 @@ def test_square_crops_map_back_to_the_frame():
 
 
 @pytest.fixture(scope="module")
-def hybrid_file(tmp_path_factory):
-    body = resolve_body_model().path
-    return export_random_model(tmp_path_factory.mktemp("hybrid") / "hybrid.onnx", "tiny", body_model_path=body,
-                               backbone="hybrid", depth=2)
+def exported(tmp_path_factory):
+    """(file, net, parity report) of a randomly initialised hybrid tiny (2 layers) for the active body model."""
+    config = config_from_body_model(resolve_body_model().path, "tiny", backbone="hybrid", depth=2)
+    torch.manual_seed(0)
+    net = PlantedNet(**asdict(config.model))
+    path = tmp_path_factory.mktemp("hybrid") / "hybrid.onnx"
+    report = export_onnx(net, config, path, trained=False)
+    return path, net, report
+
+
+@pytest.fixture(scope="module")
+def hybrid_file(exported):
+    return exported[0]
+
+
+def test_exported_hybrid_matches_torch(exported):
+    path, net, report = exported
+    assert report.ok and max(report.max_abs_error.values()) < 1e-4, report.summary()
+    again = verify_onnx(path, net, FP32_TOLERANCE, batch=5, seed=3)  # another batch size and other images
+    assert again.ok, again.summary()
 
 
 def test_exported_hybrid_is_one_file_that_the_engine_crops_for(hybrid_file):
