@@ -26,9 +26,9 @@ from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import model_config
 from training.export import FP32_TOLERANCE, export_onnx, verify_onnx
 from training.model.network import PlantedNet
-from training.model.trunks import blazepose
-from training.model.trunks.blazepose import BlazePoseTrunk, feature_spec
+from training.model.trunks import pretrained
 from training.model.trunks.cache import trunk_features
+from training.model.trunks.pretrained import PretrainedTrunk, TrunkFeature, feature_spec
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 LSP = DATA / "images" / "lsp" / "images"
@@ -38,7 +38,7 @@ FREE_BODY = pathlib.Path(__file__).resolve().parents[1] / "engine" / "assets" / 
 
 @pytest.fixture(scope="module")
 def lsp_crops() -> np.ndarray:
-    """Four LSP photos resized to BlazePose's 256 x 256, RGB in [0, 1] (the engine's range for BlazePose)."""
+    """Four LSP photos resized to 256 x 256, RGB in [0, 1] (the engine's range for BlazePose)."""
     files = sorted(LSP.glob("*.jpg"))[:4]
     assert len(files) == 4, f"LSP images missing under {LSP}"
     return np.stack([cv2.resize(cv2.imread(str(f))[:, :, ::-1], (256, 256)) for f in files]).astype(np.float32) / 255
@@ -48,28 +48,34 @@ def _imagenet_nchw(rgb01: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(((rgb01 - IMAGENET_MEAN) / IMAGENET_STD).astype(np.float32)).permute(0, 3, 1, 2)
 
 
-@pytest.mark.parametrize("trunk", ["blazepose_heavy", "blazepose_full", "blazepose_lite"])
+@pytest.mark.parametrize("trunk", ["blazepose_heavy", "blazepose_full", "blazepose_lite", "movenet_thunder",
+                                   "movenet_lightning"])
 def test_converted_trunk_matches_onnx_runtime_on_real_photos(trunk, lsp_crops):
     model = onnx.load(str(model_spec(trunk).path))
-    names = [feature_spec(trunk, f)[0] for f in ("bottleneck", "decoder")]
+    names = [feature_spec(trunk, f).tensor for f in ("bottleneck", "decoder")]
     for name in names:  # expose the intermediate tensors as graph outputs
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    reference = session.run(names, {"image": lsp_crops})  # NHWC, [0, 1], as the engine feeds it
-    image = _imagenet_nchw(lsp_crops)
+    side = model_spec(trunk).input_size
+    photos = np.stack([cv2.resize(p, (side, side)) for p in lsp_crops])
+    scale = 255.0 if trunk.startswith("movenet") else 1.0  # the engine feeds MoveNet 0..255, BlazePose 0..1
+    reference = session.run(names, {"image": photos * np.float32(scale)})  # NHWC, as the engine feeds it
+    image = _imagenet_nchw(photos)
     for feature, want in zip(("bottleneck", "decoder"), reference, strict=True):
-        net = BlazePoseTrunk(trunk, feature).eval()
+        net = PretrainedTrunk(trunk, feature).eval()
         with torch.no_grad():
             got = net(image).numpy()
-        _, channels, stride = feature_spec(trunk, feature)
-        assert got.shape == want.shape == (4, channels, 256 // stride, 256 // stride)
+        spec = feature_spec(trunk, feature)
+        assert got.shape == want.shape == (4, spec.channels, side // spec.stride, side // spec.stride)
         assert np.abs(want).max() > 0.1  # real features, not a blank map
         assert np.abs(got - want).max() / np.abs(want).max() < 1e-3, (trunk, feature)
 
 
 def test_heavy_trunk_features_are_the_measured_ones():
-    assert feature_spec("blazepose_heavy", "bottleneck") == ("t535", 272, 32)
-    assert feature_spec("blazepose_heavy", "decoder") == ("t545", 48, 4)
+    assert feature_spec("blazepose_heavy", "bottleneck") == TrunkFeature("t535", 272, 32)
+    assert feature_spec("blazepose_heavy", "decoder") == TrunkFeature("t545", 48, 4)
+    with pytest.raises(PlantedError, match="unknown trunk"):
+        feature_spec("resnet50", "bottleneck")
     with pytest.raises(PlantedError, match="trunk_feature"):
         feature_spec("blazepose_heavy", "pyramid")
 
@@ -114,6 +120,8 @@ def test_trainable_stages_train_only_the_last_stages(lsp_crops):
     convs = net.trunk.net.convs
     assert all(convs[key].weight.grad is not None and convs[key].weight.grad.abs().sum() > 0 for key in stages[-1])
     assert all(convs[key].weight.grad is None for stage in stages[:-1] for key in stage)
+    with pytest.raises(PlantedError, match="0..5 for this trunk"):
+        _hybrid(trunk_trainable_stages=6)
 
 
 def test_forward_from_cached_features_equals_forward_from_the_image(lsp_crops):
@@ -141,7 +149,7 @@ def test_checkpoint_rebuilds_the_trunk_without_its_onnx_file(tmp_path, lsp_crops
     def no_onnx(*_):
         raise AssertionError("the checkpoint's trunk must not read engine/assets")
 
-    monkeypatch.setattr(blazepose, "_read", no_onnx)
+    monkeypatch.setattr(pretrained, "_read", no_onnx)
     loaded, loaded_cfg = load_checkpoint(path)
     assert loaded_cfg.model.backbone == "hybrid"
     image = _imagenet_nchw(lsp_crops[:2])

@@ -26,19 +26,21 @@ Decoder = Literal["independent", "ktd", "rktd"]
 HeadType = Literal["classic", "simple"]
 TreeRule = Literal["eq7", "max"]
 Backbone = Literal["vit", "hybrid"]
-Trunk = Literal["blazepose_heavy", "blazepose_full", "blazepose_lite"]
+Trunk = Literal["blazepose_heavy", "blazepose_full", "blazepose_lite", "movenet_thunder", "movenet_lightning"]
 TrunkFeature = Literal["bottleneck", "decoder"]
 
 VIEWS: tuple[str, ...] = ("none", "front", "front_top", "front_side_top")
 DECODERS: tuple[str, ...] = ("independent", "ktd", "rktd")
 BACKBONES: tuple[str, ...] = ("vit", "hybrid")
-TRUNKS: tuple[str, ...] = ("blazepose_heavy", "blazepose_full", "blazepose_lite")
+TRUNKS: tuple[str, ...] = ("blazepose_heavy", "blazepose_full", "blazepose_lite", "movenet_thunder",
+                           "movenet_lightning")
 TRUNK_FEATURES: tuple[str, ...] = ("bottleneck", "decoder")
-TRUNK_STAGES = 5  # runs of convolutions at strides 2, 4, 8, 16, 32 in BlazePose's encoder
+# runs of convolutions at one stride (2, 4, 8, 16, 32 in the encoders; the trunk module counts its own)
+TRUNK_STAGES = 8
 # tokens per trunk cell side when trunk_patch_size is 0: the bottleneck's 8 x 8 cells are the tokens, the
 # decoder's 64 x 64 map is cut into 4 x 4 patches (16 x 16 tokens, about the paper's 16 x 12)
 AUTO_TRUNK_PATCH = {"bottleneck": 1, "decoder": 4}
-HYBRID_IMAGE_SIZE = (256, 256)  # BlazePose's own input
+HYBRID_IMAGE_SIZE = (256, 256)  # BlazePose's and MoveNet Thunder's own input
 
 # (embed_dim, depth, num_heads, drop_path_rate)
 SIZES: dict[str, tuple[int, int, int, float]] = {
@@ -127,8 +129,8 @@ class ModelConfig:
         if self.trunk_feature not in TRUNK_FEATURES:
             raise PlantedError(f"trunk_feature must be one of {TRUNK_FEATURES}, got {self.trunk_feature!r}")
         if not 0 <= self.trunk_trainable_stages <= TRUNK_STAGES:
-            raise PlantedError(f"trunk_trainable_stages must lie in 0..{TRUNK_STAGES} (0: frozen), "
-                               f"got {self.trunk_trainable_stages}")
+            raise PlantedError(f"trunk_trainable_stages must lie in 0..{TRUNK_STAGES} (0: frozen; BlazePose's and "
+                               f"MoveNet's encoders have 5), got {self.trunk_trainable_stages}")
         if self.trunk_patch_size < 0:
             raise PlantedError(f"trunk_patch_size must be 0 (automatic) or positive, got {self.trunk_patch_size}")
         # the trunk downsamples by 32 before its decoder (stride 4) climbs back; tokens take whole patches
@@ -137,7 +139,7 @@ class ModelConfig:
         if self.image_height % multiple or self.image_width % multiple:
             raise PlantedError(f"a hybrid backbone with the {self.trunk_feature} feature and trunk_patch_size "
                                f"{self.resolved_trunk_patch_size} needs image_height and image_width divisible by "
-                               f"{multiple}, got {self.image_height}x{self.image_width} (BlazePose's own input is "
+                               f"{multiple}, got {self.image_height}x{self.image_width} (the trunks' own input is "
                                f"{HYBRID_IMAGE_SIZE[0]}x{HYBRID_IMAGE_SIZE[1]})")
 
     @property

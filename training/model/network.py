@@ -10,7 +10,7 @@ The image is (B, 3, H, W) RGB normalised with ImageNet's mean and std (engine.mo
 config's image_height x image_width (256 x 192 for the ViT, 256 x 256 for the hybrid backbone); heatmaps
 are 4x the token grid (64 x 48 for the ViT, 32 x 32 on BlazePose's 8 x 8 bottleneck).
 
-backbone "hybrid": a BlazePose trunk converted from engine/assets (training.model.trunks.blazepose) in
+backbone "hybrid": a keypoint network's trunk converted from engine/assets (training.model.trunks.pretrained) in
 `encoder.patch_embed.trunk`; its weights are read from the ONNX file at construction, unless `trunk_plan`
 (the plan a checkpoint stores, training.checkpoint) is given: then the modules are built from the plan and
 the checkpoint's state dict fills them, without the ONNX file.
@@ -89,10 +89,10 @@ class PlantedNet(nn.Module):
 
 def _hybrid_stem(trunk: str, feature: str, trainable_stages: int, patch: int, embed_dim: int, image_height: int,
                  image_width: int, plan: dict | None) -> HybridEmbed:
-    from training.model.trunks.blazepose import BlazePoseTrunk
     from training.model.trunks.onnx_plan import TrunkPlan
+    from training.model.trunks.pretrained import PretrainedTrunk
 
-    module = BlazePoseTrunk(trunk, feature, TrunkPlan.from_dict(plan) if plan is not None else None, trainable_stages)
+    module = PretrainedTrunk(trunk, feature, TrunkPlan.from_dict(plan) if plan is not None else None, trainable_stages)
     return HybridEmbed(module, module.channels, embed_dim, image_height, image_width, patch)
 
 

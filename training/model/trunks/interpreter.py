@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.errors import PlantedError
 from training.model.trunks.onnx_plan import Step, TrunkPlan
 
 
@@ -35,7 +36,8 @@ def _onnx_pads_to_torch(pads: list[int]) -> list[int]:
     return out
 
 
-def _run_step(step: Step, values: dict[str, torch.Tensor], modules: nn.ModuleDict, slopes: nn.ParameterDict):
+def _run_step(step: Step, values: dict[str, torch.Tensor], modules: nn.ModuleDict, slopes: nn.ParameterDict,
+              constants: dict[str, torch.Tensor]):
     a, x = step.attrs, [values[i] for i in step.inputs]
     op = step.op
     if op == "Conv":
@@ -44,10 +46,11 @@ def _run_step(step: Step, values: dict[str, torch.Tensor], modules: nn.ModuleDic
         return modules[a["key"]](inp)
     if op == "Clip":
         return torch.clamp(x[0], a["min"], a["max"])
-    if op == "Add":
-        return x[0] + x[1]
-    if op == "Mul":
-        return x[0] * a["factor"]
+    if op in ("Add", "Sub", "Mul"):
+        left, right = (x[0], x[1]) if len(x) == 2 else (x[0], constants[step.output].to(x[0].dtype))
+        if len(x) == 1 and a["constant_first"]:
+            left, right = right, left
+        return left + right if op == "Add" else left - right if op == "Sub" else left * right
     if op == "Relu":
         return F.relu(x[0])
     if op == "PRelu":
@@ -94,6 +97,14 @@ class OnnxTrunk(nn.Module):
         self.convs = nn.ModuleDict({s.attrs["key"]: _conv(s) for s in plan.steps if s.op == "Conv"})
         self.slopes = nn.ParameterDict({s.attrs["key"]: nn.Parameter(torch.zeros(s.attrs["channels"]))
                                         for s in plan.steps if s.op == "PRelu"})
+        # constant operands (from the plan, not the state dict: they are part of the graph, not weights)
+        self._constants: dict[str, torch.Tensor] = {}
+        for index, step in enumerate(plan.steps):
+            if "constant" in step.attrs:
+                value = torch.tensor(step.attrs["constant"], dtype=torch.float32).reshape(step.attrs["shape"])
+                name = f"constant{index:03d}"
+                self.register_buffer(name, value, persistent=False)
+                self._constants[step.output] = name
         strides = output_strides(plan)
         self.stages: list[list[str]] = []
         last = None
@@ -123,6 +134,8 @@ class OnnxTrunk(nn.Module):
         self.load_state_dict(state, strict=True)
 
     def set_trainable_stages(self, count: int) -> None:
+        if not 0 <= count <= len(self.stages):
+            raise PlantedError(f"trunk_trainable_stages must lie in 0..{len(self.stages)} for this trunk, got {count}")
         trainable = {key for stage in self.stages[len(self.stages) - count:] for key in stage} if count > 0 else set()
         for key, conv in self.convs.items():
             conv.requires_grad_(key in trainable)
@@ -130,8 +143,9 @@ class OnnxTrunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         values = {self.plan.input_name: x}
+        constants = {output: getattr(self, name) for output, name in self._constants.items()}
         for step, release in zip(self.plan.steps, self._release, strict=True):
-            values[step.output] = _run_step(step, values, self.convs, self.slopes)
+            values[step.output] = _run_step(step, values, self.convs, self.slopes, constants)
             for name in release:
                 del values[name]
         return {name: values[name] for name in self.plan.outputs}

@@ -4,11 +4,12 @@ A plan is plain data (ops, tensor names, attributes, convolution shapes) that `O
 torch; the weights travel separately (numpy arrays keyed by convolution name) so that a checkpoint holding
 the plan and a state dict rebuilds the trunk without the ONNX file.
 
-Supported ops (what BlazePose's landmark graphs use between their input and their heatmap, plus a few
-that other keypoint networks use): Conv (any group, symmetric or asymmetric pads), Add, Mul by a constant,
-Relu, PRelu, Clip with constant bounds, Sigmoid, MaxPool, Pad (constant mode, any axis), Resize (linear or
-nearest, constant scales), Concat over channels, Identity; Cast and Identity of constants are folded.
-Anything else is a PlantedError naming the op.
+Supported ops (what BlazePose's landmark graphs and MoveNet's trunk use between their input and their
+heatmaps): Conv (any group, symmetric or asymmetric pads), Add / Sub / Mul of two tensors or of a tensor
+and a small constant (kept in the plan, e.g. MoveNet's input scaling), Relu, PRelu, Clip with constant
+bounds, Sigmoid, MaxPool, Pad (constant mode, any axis), Resize (linear or nearest, constant scales),
+Concat over channels, Identity; Cast and Identity of constants are folded. Anything else is a
+PlantedError naming the op.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 
 from engine.errors import PlantedError
 
-_ELEMENTWISE = {"Add", "Relu", "Sigmoid", "Identity", "Concat", "PRelu", "Mul"}
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Relu", "Sigmoid", "Identity", "Concat", "PRelu"}
+_BINARY = {"Add", "Sub", "Mul"}
+_MAX_CONSTANT = 4096  # values of a constant operand kept in the plan (MoveNet's are 3)
 _SUPPORTED = _ELEMENTWISE | {"Conv", "Clip", "MaxPool", "Pad", "Resize"}
 
 
@@ -114,6 +117,10 @@ def _conv_step(node, constants: dict, index: int, weights: dict) -> Step:
     })
 
 
+def _scalar(value) -> float:
+    return float(np.asarray(value).reshape(-1)[0])
+
+
 def _step(node, constants: dict, index: int, weights: dict) -> Step:
     op, name = node.op_type, node.name or node.output[0]
     tensors = tuple(i for i in node.input if i and i not in constants)
@@ -123,12 +130,12 @@ def _step(node, constants: dict, index: int, weights: dict) -> Step:
     if op == "Conv":
         return _conv_step(node, constants, index, weights)
     if op == "Clip":
-        low = float(constants[node.input[1]]) if len(node.input) > 1 and node.input[1] else None
-        high = float(constants[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
+        low = _scalar(constants[node.input[1]]) if len(node.input) > 1 and node.input[1] else None
+        high = _scalar(constants[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
         return Step("Clip", tensors, node.output[0], {"min": low, "max": high})
     if op == "Pad":
         if attrs.get("mode", "constant") != "constant" or (len(node.input) > 2 and node.input[2]
-                                                             and float(constants[node.input[2]]) != 0.0):
+                                                             and _scalar(constants[node.input[2]]) != 0.0):
             raise PlantedError(f"Pad {name}: only zero constant padding is supported")
         return Step("Pad", tensors, node.output[0], {"pads": [int(p) for p in constants[node.input[1]]]})
     if op == "MaxPool":
@@ -151,11 +158,13 @@ def _step(node, constants: dict, index: int, weights: dict) -> Step:
         key = f"prelu{index:03d}"
         weights[key] = constants[node.input[1]].astype(np.float32).reshape(-1)
         return Step("PRelu", tensors, node.output[0], {"key": key, "channels": int(weights[key].size)})
-    if op == "Mul":
-        factor = [constants[i] for i in node.input if i in constants]
-        if len(factor) != 1 or np.asarray(factor[0]).size != 1:
-            raise PlantedError(f"Mul {name}: only multiplication by a scalar constant is supported")
-        return Step("Mul", tensors, node.output[0], {"factor": float(np.asarray(factor[0]).reshape(()))})
+    if op in _BINARY and len(tensors) == 1:
+        position = 0 if node.input[0] in constants else 1
+        value = np.asarray(constants[node.input[position]], np.float32)
+        if value.size > _MAX_CONSTANT:
+            raise PlantedError(f"{op} {name}: a constant operand of {value.size} values is not supported")
+        return Step(op, tensors, node.output[0], {"constant": value.tolist(), "shape": list(value.shape),
+                                                  "constant_first": position == 0})
     if len(tensors) != len([i for i in node.input if i]):
         raise PlantedError(f"{op} {name}: constant operands are not supported")
     return Step(op, tensors, node.output[0])
