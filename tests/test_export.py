@@ -16,7 +16,7 @@ from engine.errors import PlantedError
 from engine.model_contract import METADATA_KEY, OUTPUT_NAMES, ModelMetadata
 from training.body import config_from_body_model
 from training.checkpoint import load_checkpoint, save_checkpoint
-from training.export import ContractWrapper, export_random_model, main
+from training.export import ContractWrapper, export_onnx, export_random_model, main
 from training.model.network import PlantedNet
 from training.model.rktd import RKTDecoder
 from training.synthetic_body import write_synthetic_body_model
@@ -150,3 +150,16 @@ def test_export_refuses_what_the_contract_cannot_hold(body_path, tmp_path, capsy
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(PlantedError, match="body model"):
         export_random_model(tmp_path / "y.onnx", "tiny", body_model_path=tmp_path / "nope.npz")
+
+
+def test_hybrid_backbone_exports_in_half_precision_within_tolerance(body_path, tmp_path):
+    """The hybrid (BlazePose heavy trunk inside) in fp16: parity within the fp16 tolerance, input 256x256."""
+    config = config_from_body_model(body_path, "tiny", backbone="hybrid", depth=2)
+    torch.manual_seed(0)
+    net = PlantedNet(**asdict(config.model))
+    out = tmp_path / "hybrid16.onnx"
+    report = export_onnx(net, config, out, fp16=True, trained=False)
+    assert report.ok, report.summary()
+    assert _metadata(out).input.height == 256 and _metadata(out).input.width == 256
+    shape = [d.dim_value or d.dim_param for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
+    assert shape == ["batch", 3, 256, 256]

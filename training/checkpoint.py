@@ -1,6 +1,8 @@
 """Checkpoint files: `torch.save({"config": Config.to_dict(), "model": state_dict})`, written atomically.
 
 Loading reads the resolved config saved with the weights, so no other file is needed to rebuild the net.
+A hybrid network's checkpoint also holds `trunk_plan` (the converted trunk's ops and shapes, plain data;
+its weights are in the state dict), so loading it does not read the trunk's ONNX file.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from training.config import Config
 from training.model.network import PlantedNet
 
 
-def build_network(config: Config) -> PlantedNet:
-    return PlantedNet(**asdict(config.model))
+def build_network(config: Config, trunk_plan: dict | None = None) -> PlantedNet:
+    """The network of `config`; a hybrid one's trunk from `trunk_plan` (a checkpoint's) or engine/assets."""
+    return PlantedNet(**asdict(config.model), trunk_plan=trunk_plan)
 
 
 def save_checkpoint(path: str | os.PathLike, net: PlantedNet, config: Config) -> pathlib.Path:
@@ -26,7 +29,10 @@ def save_checkpoint(path: str | os.PathLike, net: PlantedNet, config: Config) ->
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, what="checkpoint") as tmp:
-        torch.save({"config": config.to_dict(), "model": net.state_dict()}, tmp)
+        content = {"config": config.to_dict(), "model": net.state_dict()}
+        if net.trunk is not None:
+            content["trunk_plan"] = net.trunk.plan.to_dict()
+        torch.save(content, tmp)
     return path
 
 
@@ -42,7 +48,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[PlantedNet, Config]:
     if not isinstance(raw, dict) or "config" not in raw or "model" not in raw:
         raise PlantedError(f"{path} is not a Planted checkpoint: expected keys 'config' and 'model'")
     config = Config.from_dict(raw["config"])
-    net = build_network(config)
+    net = build_network(config, raw.get("trunk_plan"))
     try:
         net.load_state_dict(raw["model"])
     except RuntimeError as err:

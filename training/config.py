@@ -25,9 +25,22 @@ Views = Literal["none", "front", "front_top", "front_side_top"]
 Decoder = Literal["independent", "ktd", "rktd"]
 HeadType = Literal["classic", "simple"]
 TreeRule = Literal["max", "stance", "eq7"]
+Backbone = Literal["vit", "hybrid"]
+Trunk = Literal["blazepose_heavy", "blazepose_full", "blazepose_lite", "movenet_thunder", "movenet_lightning"]
+TrunkFeature = Literal["bottleneck", "decoder"]
 
 VIEWS: tuple[str, ...] = ("none", "front", "front_top", "front_side_top")
 DECODERS: tuple[str, ...] = ("independent", "ktd", "rktd")
+BACKBONES: tuple[str, ...] = ("vit", "hybrid")
+TRUNKS: tuple[str, ...] = ("blazepose_heavy", "blazepose_full", "blazepose_lite", "movenet_thunder",
+                           "movenet_lightning")
+TRUNK_FEATURES: tuple[str, ...] = ("bottleneck", "decoder")
+# runs of convolutions at one stride (2, 4, 8, 16, 32 in the encoders; the trunk module counts its own)
+TRUNK_STAGES = 8
+# tokens per trunk cell side when trunk_patch_size is 0: the bottleneck's 8 x 8 cells are the tokens, the
+# decoder's 64 x 64 map is cut into 4 x 4 patches (16 x 16 tokens, about the paper's 16 x 12)
+AUTO_TRUNK_PATCH = {"bottleneck": 1, "decoder": 4}
+HYBRID_IMAGE_SIZE = (256, 256)  # BlazePose's and MoveNet Thunder's own input
 
 # (embed_dim, depth, num_heads, drop_path_rate)
 SIZES: dict[str, tuple[int, int, int, float]] = {
@@ -47,6 +60,15 @@ class ModelConfig:
     "superset30" and a small test body.
     """
 
+    # backbone: "vit" (the paper's ViT on 16-px patches) or "hybrid" (the ViT paper's hybrid: a pretrained
+    # convolutional trunk from engine/assets whose feature map, projected 1x1 to embed_dim, is the tokens
+    # of the ViT layers; trunk_trainable_stages of its last stages train, 0 = frozen; trunk_patch_size
+    # trunk cells per token side, 0 = AUTO_TRUNK_PATCH)
+    backbone: Backbone = "vit"
+    trunk: Trunk = "blazepose_heavy"
+    trunk_feature: TrunkFeature = "bottleneck"
+    trunk_trainable_stages: int = 0
+    trunk_patch_size: int = 0
     # ViT encoder (paper 3.3, Eq. 5)
     embed_dim: int = 768
     depth: int = 12
@@ -95,6 +117,10 @@ class ModelConfig:
             raise PlantedError(f"head_type must be 'classic' or 'simple', got {self.head_type!r}")
         if self.tree_rule not in ("max", "stance", "eq7"):
             raise PlantedError(f"tree_rule must be 'max', 'stance' or 'eq7', got {self.tree_rule!r}")
+        if self.backbone not in BACKBONES:
+            raise PlantedError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.backbone == "hybrid":
+            self._check_hybrid()
         if self.embed_dim % self.num_heads:
             raise PlantedError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         if not 0 < self.num_left_contact_vertices < self.num_contact_vertices:
@@ -102,6 +128,30 @@ class ModelConfig:
                 f"num_left_contact_vertices must lie in (0, {self.num_contact_vertices}), "
                 f"got {self.num_left_contact_vertices}: the body model needs both soles"
             )
+
+    def _check_hybrid(self) -> None:
+        if self.trunk not in TRUNKS:
+            raise PlantedError(f"trunk must be one of {TRUNKS}, got {self.trunk!r}")
+        if self.trunk_feature not in TRUNK_FEATURES:
+            raise PlantedError(f"trunk_feature must be one of {TRUNK_FEATURES}, got {self.trunk_feature!r}")
+        if not 0 <= self.trunk_trainable_stages <= TRUNK_STAGES:
+            raise PlantedError(f"trunk_trainable_stages must lie in 0..{TRUNK_STAGES} (0: frozen; BlazePose's and "
+                               f"MoveNet's encoders have 5), got {self.trunk_trainable_stages}")
+        if self.trunk_patch_size < 0:
+            raise PlantedError(f"trunk_patch_size must be 0 (automatic) or positive, got {self.trunk_patch_size}")
+        # the trunk downsamples by 32 before its decoder (stride 4) climbs back; tokens take whole patches
+        cell = (32 if self.trunk_feature == "bottleneck" else 4) * self.resolved_trunk_patch_size
+        multiple = max(32, cell)
+        if self.image_height % multiple or self.image_width % multiple:
+            raise PlantedError(f"a hybrid backbone with the {self.trunk_feature} feature and trunk_patch_size "
+                               f"{self.resolved_trunk_patch_size} needs image_height and image_width divisible by "
+                               f"{multiple}, got {self.image_height}x{self.image_width} (the trunks' own input is "
+                               f"{HYBRID_IMAGE_SIZE[0]}x{HYBRID_IMAGE_SIZE[1]})")
+
+    @property
+    def resolved_trunk_patch_size(self) -> int:
+        """Trunk cells per token side (trunk_patch_size, or AUTO_TRUNK_PATCH's when it is 0)."""
+        return self.trunk_patch_size or AUTO_TRUNK_PATCH.get(self.trunk_feature, 1)
 
 
 @dataclass
@@ -204,4 +254,6 @@ def model_config(size: str = "base", **overrides) -> ModelConfig:
     if unknown:
         raise PlantedError(f"unknown model config keys {sorted(unknown)}")
     base = ModelConfig(embed_dim=embed_dim, depth=depth, num_heads=num_heads, drop_path_rate=drop_path_rate)
+    if overrides.get("backbone") == "hybrid":  # the trunk's own square input unless the caller names one
+        overrides = {"image_height": HYBRID_IMAGE_SIZE[0], "image_width": HYBRID_IMAGE_SIZE[1], **overrides}
     return replace(base, **overrides)

@@ -2,10 +2,11 @@
 
     python -m training.export CHECKPOINT -o model.onnx [--fp16]
 
-The file follows DESIGN.md's model contract (engine/model_contract.py): input `image` (N, 3, 256, 192)
-float32, outputs pose_rotmat, betas, cam, contact, kp2d_front, kp2d_side, kp2d_top with a dynamic
-batch axis, and metadata_props["planted"] = ModelMetadata.to_json(). RKTD's per-sample tree choice is
-exported whole (all trees evaluated, gathered per sample).
+The file follows DESIGN.md's model contract (engine/model_contract.py): input `image` (N, 3, H, W) float32,
+H x W the config's image size (256 x 192 for the ViT, 256 x 256 for the hybrid backbone, whose pretrained
+trunk is inside the same file) and the metadata's `input.height` / `input.width`; outputs pose_rotmat, betas,
+cam, contact, kp2d_front, kp2d_side, kp2d_top with a dynamic batch axis, and metadata_props["planted"] =
+ModelMetadata.to_json(). RKTD's per-sample tree choice is exported whole (all trees evaluated, gathered per sample).
 
 Verification: onnx.checker, then ONNX Runtime (CPU) against the fp32 torch network on seeded random
 images at a batch size other than the traced one. Tolerances (max absolute difference per output):
@@ -33,7 +34,7 @@ from torch import nn
 from engine.atomic import atomic_path
 from engine.body.joints import SMPL_JOINT_NAMES
 from engine.errors import PlantedError
-from engine.model_contract import METADATA_KEY, OUTPUT_NAMES, ModelMetadata
+from engine.model_contract import METADATA_KEY, OUTPUT_NAMES, InputSpec, ModelMetadata
 from training.config import Config
 from training.model.network import PlantedNet
 from training.model.rktd import select_tree
@@ -91,6 +92,7 @@ def metadata_for(config: Config, trained: bool = False) -> ModelMetadata:
         body_model_id=body.model_id, body_model_num_vertices=body.num_vertices, joint_names=SMPL_JOINT_NAMES,
         keypoint_names=tuple(body.keypoint_names), contact_vertex_ids=tuple(body.contact_vertex_ids),
         num_left_contact_vertices=body.num_left_contact_vertices, trained=trained,
+        input=InputSpec(height=model.image_height, width=model.image_width),
         config={"size": config.size, "keypoint_set": body.keypoint_set, "model": asdict(model)},
     )
 

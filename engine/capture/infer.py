@@ -90,11 +90,25 @@ class PoseEstimator:
         if device == "cuda" and self.provider != _CUDA:
             raise PlantedError("--device cuda: ONNX Runtime could not start its CUDA provider; use --device cpu")
         self._input = self.session.get_inputs()[0]
+        self._check_input_size()
         self._input_dtype = np.float16 if "float16" in self._input.type else np.float32
         if self.provider == _CUDA and not self._cuda_works():
             log.warning("the CUDA provider failed on a test batch: running on the CPU instead")
             self.session = open_session(self.path, [_CPU], threads)
             self.provider = _CPU
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) of the crops this model takes, from its metadata (crop pixels)."""
+        return self.metadata.input.height, self.metadata.input.width
+
+    def _check_input_size(self) -> None:
+        """The graph's declared image height and width (where fixed) must be the metadata's."""
+        dims = list(self._input.shape)
+        declared = tuple(d for d in dims[2:4] if isinstance(d, int))
+        if len(dims) != 4 or (len(declared) == 2 and declared != self.input_size):
+            raise ModelFileError(f"{self.path}: its image input is {dims} but its metadata says "
+                                 f"{self.input_size[0]}x{self.input_size[1]}: export the model again")
 
     @property
     def trained(self) -> bool:
@@ -109,7 +123,10 @@ class PoseEstimator:
             return False
 
     def run(self, images: np.ndarray) -> ModelOutputs:
-        """images (N, 3, 256, 192) float32, normalised -> ModelOutputs, in batches of `batch_size`."""
+        """images (N, 3, H, W) float32, normalised, H x W = `input_size` -> ModelOutputs, in batches of `batch_size`."""
+        if images.ndim != 4 or tuple(images.shape[2:]) != self.input_size:
+            raise PlantedError(f"{self.path.name} takes crops of {self.input_size[0]}x{self.input_size[1]} "
+                               f"(its metadata), got images of shape {tuple(images.shape)}")
         parts = []
         for start in range(0, len(images), self.batch_size):
             batch = np.ascontiguousarray(images[start:start + self.batch_size], dtype=self._input_dtype)

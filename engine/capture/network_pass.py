@@ -1,6 +1,7 @@
 """The estimation network inside a capture: crops of the followed person in batches, outputs per frame.
 
-Frames arrive one by one (`add`); every `batch_size` of them go through the network together. A crop is
+Crops have the size the model file's metadata names (input.height x input.width). Frames arrive one by
+one (`add`); every `batch_size` of them go through the network together. A crop is
 placed by the keypoint stage's points (engine.capture.keypoint_pass), else by the detector's box; a
 trained network's own 2D keypoints then move crops that were off and run those again. Outputs are kept in
 preallocated per-frame arrays of a few hundred bytes a frame.
@@ -13,7 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.capture.crops import CropWindows, crop_frame, frame_to_crop_affine, normalise_crops, normalised_to_frame
+from engine.capture.crops import (
+    CropWindows,
+    crop_frame,
+    crop_size_of,
+    frame_to_crop_affine,
+    normalise_crops,
+    normalised_to_frame,
+)
 from engine.capture.infer import ModelOutputs, PoseEstimator
 from engine.capture.keypoint_pass import KeypointPass
 from engine.capture.reconstruct import foot_contact_probability
@@ -38,13 +46,14 @@ class NetworkOutputs:
         self.centre = np.zeros((t, 2))
         self.height = np.ones(t)
 
-    def store(self, positions: list[int], out: ModelOutputs, windows: CropWindows, num_left: int) -> None:
+    def store(self, positions: list[int], out: ModelOutputs, windows: CropWindows, num_left: int,
+              crop_height: int) -> None:
         p = np.asarray(positions)
         self.pose[p] = out.pose_rotmat
         self.betas[p] = out.betas
         self.cam[p] = out.cam
         self.contact[p] = foot_contact_probability(out.contact, num_left)
-        self.keypoints[p] = normalised_to_frame(out.kp2d_front, windows)
+        self.keypoints[p] = normalised_to_frame(out.kp2d_front, windows, crop_height)
         self.centre[p] = windows.centre
         self.height[p] = windows.height
         self.ran[p] = True
@@ -95,7 +104,7 @@ class NetworkPass:
         out = self.estimator.run(crops)
         if self.estimator.trained:
             # The network's own keypoints move each crop; re-run the frames whose crop was off.
-            refined, moved = refine_windows(windows, normalised_to_frame(out.kp2d_front, windows))
+            refined, moved = refine_windows(windows, normalised_to_frame(out.kp2d_front, windows, meta.input.height))
             if moved.any():
                 sel = np.flatnonzero(moved)
                 sub = CropWindows(refined.centre[sel], refined.height[sel])
@@ -103,13 +112,15 @@ class NetworkPass:
                 windows = refined
                 self.moved += int(moved.sum())
         self.timings["infer"] += time.perf_counter() - t
-        self.outputs.store(positions, out, windows, meta.num_left_contact_vertices)
+        self.outputs.store(positions, out, windows, meta.num_left_contact_vertices, meta.input.height)
         self._positions, self._frames = [], []
 
 
 def _crops(frames: list[np.ndarray], windows: CropWindows, spec) -> np.ndarray:
-    affines = frame_to_crop_affine(windows)
-    return normalise_crops(np.stack([crop_frame(f, a) for f, a in zip(frames, affines, strict=True)]), spec)
+    """The frames' crops at the size the model's metadata asks for (spec: its InputSpec), normalised."""
+    size = crop_size_of(spec)
+    affines = frame_to_crop_affine(windows, size)
+    return normalise_crops(np.stack([crop_frame(f, a, size) for f, a in zip(frames, affines, strict=True)]), spec)
 
 
 def _replace_rows(out: ModelOutputs, rows: np.ndarray, new: ModelOutputs) -> ModelOutputs:

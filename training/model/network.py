@@ -1,11 +1,19 @@
 """The whole estimation network (paper Fig. 2): ViT encoder -> Cross-View Fusion -> RKTD.
 
-`PlantedNet(**asdict(ModelConfig))` builds it; `forward(image)` returns a dict of `pred_*` tensors:
+`PlantedNet(**asdict(ModelConfig))` builds it; `forward(image)` (or `forward(features=...)` with a frozen
+hybrid trunk's cached features, training.model.trunks.cache) returns a dict of `pred_*` tensors:
 pred_pose_rotmat (B, 24, 3, 3), pred_rot6d (B, 24, 6), pred_betas (B, 10), pred_cam (B, 3),
 pred_contact (B, Vc) and pred_contact_logits, pred_tree (B,) (the kinematic tree used: 0 base, 1 left
 foot, 2 right foot) and pred_contact_tree (the one the predicted contacts choose), and where the views exist
 pred_heatmaps (B, K, 64, 48), pred_kp2d_front / pred_kp2d_side / pred_kp2d_top (B, K, 2).
-The image is (B, 3, 256, 192) RGB normalised with ImageNet's mean and std (engine.model_contract).
+The image is (B, 3, H, W) RGB normalised with ImageNet's mean and std (engine.model_contract), H x W the
+config's image_height x image_width (256 x 192 for the ViT, 256 x 256 for the hybrid backbone); heatmaps
+are 4x the token grid (64 x 48 for the ViT, 32 x 32 on BlazePose's 8 x 8 bottleneck).
+
+backbone "hybrid": a keypoint network's trunk converted from engine/assets (training.model.trunks.pretrained) in
+`encoder.patch_embed.trunk`; its weights are read from the ONNX file at construction, unless `trunk_plan`
+(the plan a checkpoint stores, training.checkpoint) is given: then the modules are built from the plan and
+the checkpoint's state dict fills them, without the ONNX file.
 """
 
 from __future__ import annotations
@@ -18,9 +26,10 @@ import torch
 from torch import nn
 
 from engine.errors import PlantedError
+from training.config import AUTO_TRUNK_PATCH
 from training.model.cvf import CrossViewFusion
 from training.model.rktd import RKTDecoder
-from training.model.vit import VisionTransformer, load_vitpose_weights
+from training.model.vit import HybridEmbed, VisionTransformer, load_vitpose_weights
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +38,9 @@ class PlantedNet(nn.Module):
     """Constructor arguments are exactly `training.config.ModelConfig`'s fields (see there for meanings)."""
 
     def __init__(
-        self, embed_dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
+        self, backbone: str = "vit", trunk: str = "blazepose_heavy", trunk_feature: str = "bottleneck",
+        trunk_trainable_stages: int = 0, trunk_patch_size: int = 0, embed_dim: int = 768, depth: int = 12,
+        num_heads: int = 12, mlp_ratio: float = 4.0,
         qkv_bias: bool = True, drop_path_rate: float = 0.3, patch_size: int = 16, patch_padding: int = 2,
         image_height: int = 256, image_width: int = 192, head_type: str = "classic", deconv_channels: int = 256,
         num_keypoints: int = 30, views: str = "front_side_top", cross_view_attention: bool = True,
@@ -37,12 +48,19 @@ class PlantedNet(nn.Module):
         soft_argmax_beta: float = 20.0, decoder: str = "rktd", regressor_hidden: int = 1024, dropout: float = 0.5,
         contact_hidden: int = 1024, num_contact_vertices: int = 64, num_left_contact_vertices: int = 32,
         contact_threshold: float = 0.5, tree_rule: str = "eq7", num_betas: int = 10,
+        trunk_plan: dict | None = None,
     ) -> None:
         super().__init__()
         self.views = views
+        self.backbone = backbone
+        stem = None
+        if backbone == "hybrid":
+            stem = _hybrid_stem(trunk, trunk_feature, trunk_trainable_stages,
+                                trunk_patch_size or AUTO_TRUNK_PATCH[trunk_feature], embed_dim, image_height,
+                                image_width, trunk_plan)
         self.encoder = VisionTransformer(
             embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_path_rate, patch_size, patch_padding,
-            image_height, image_width,
+            image_height, image_width, patch_embed=stem,
         )
         self.cvf = CrossViewFusion(
             embed_dim, self.encoder.grid, num_keypoints, views, cross_view_attention, head_type, deconv_channels,
@@ -53,12 +71,29 @@ class PlantedNet(nn.Module):
             contact_hidden, contact_threshold, tree_rule, num_betas,
         )
 
-    def forward(self, image: torch.Tensor, tree_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """image (B, 3, H, W); tree_index (B,) int64 forces the kinematic tree per sample (-1: predicted)."""
-        views = self.cvf(self.encoder(image))
+    @property
+    def trunk(self) -> nn.Module | None:
+        """The hybrid backbone's pretrained trunk (None for the ViT)."""
+        return self.encoder.patch_embed.trunk if self.backbone == "hybrid" else None
+
+    def forward(self, image: torch.Tensor | None = None, tree_index: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """image (B, 3, H, W), or `features` (B, C_trunk, h, w): the hybrid trunk's output for those images
+        (training.model.trunks.cache.trunk_features); tree_index (B,) int64 forces the kinematic tree per
+        sample (-1: predicted)."""
+        views = self.cvf(self.encoder(image, features))
         out = self.decoder(views.pop("feature"), tree_index)
         out.update(views)
         return out
+
+
+def _hybrid_stem(trunk: str, feature: str, trainable_stages: int, patch: int, embed_dim: int, image_height: int,
+                 image_width: int, plan: dict | None) -> HybridEmbed:
+    from training.model.trunks.onnx_plan import TrunkPlan
+    from training.model.trunks.pretrained import PretrainedTrunk
+
+    module = PretrainedTrunk(trunk, feature, TrunkPlan.from_dict(plan) if plan is not None else None, trainable_stages)
+    return HybridEmbed(module, module.channels, embed_dim, image_height, image_width, patch)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict:

@@ -88,6 +88,34 @@ class PatchEmbed(nn.Module):
         return self.proj(x)
 
 
+class HybridEmbed(nn.Module):
+    """The ViT paper's hybrid stem: a convolutional trunk, then a patch_size x patch_size conv (stride
+    patch_size; 1 = the paper's 1x1 projection) from its channels to the embedding width.
+
+    image (B, 3, H, W) -> trunk feature (B, C_trunk, H / stride, W / stride) -> (B, C, h, w), with
+    (h, w) = `grid`, measured by running the trunk once on a blank image of the network's size.
+    """
+
+    def __init__(self, trunk: nn.Module, trunk_channels: int, embed_dim: int, image_height: int, image_width: int,
+                 patch_size: int = 1) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.proj = nn.Conv2d(trunk_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
+        with torch.no_grad():
+            feature = trunk(torch.zeros(1, 3, image_height, image_width))
+        if feature.shape[1] != trunk_channels:
+            raise PlantedError(f"trunk gives {feature.shape[1]} channels, the stem expects {trunk_channels}")
+        self.feature_shape = tuple(feature.shape[1:])
+        self.grid = (feature.shape[2] // patch_size, feature.shape[3] // patch_size)
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """Trunk features (B, C_trunk, h', w') (computed or cached) -> (B, C, h, w)."""
+        return self.proj(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.trunk(x))
+
+
 def token_grid(image_height: int, image_width: int, patch_size: int, padding: int) -> tuple[int, int]:
     """(h, w) of the token grid for an image of that size."""
     return (
@@ -100,17 +128,23 @@ class VisionTransformer(nn.Module):
     """ViTPose's plain ViT: image (B, 3, H, W) normalised -> F_out (B, C, H/16, W/16).
 
     The position embedding has one extra slot (MAE's class-token slot) that is added to every token as
-    a shared bias, as ViTPose does; no class token is used.
+    a shared bias, as ViTPose does; no class token is used. `patch_embed` replaces the 16-px patch
+    embedding with another stem (e.g. `HybridEmbed`) that has a `grid` (h, w) and, for cached trunk
+    features, a `project(features)`; the token grid is then the stem's.
     """
 
     def __init__(
         self, embed_dim: int, depth: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
         drop_path_rate: float = 0.0, patch_size: int = 16, patch_padding: int = 2,
-        image_height: int = 256, image_width: int = 192,
+        image_height: int = 256, image_width: int = 192, patch_embed: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.grid = token_grid(image_height, image_width, patch_size, patch_padding)
-        self.patch_embed = PatchEmbed(patch_size, patch_padding, embed_dim)
+        if patch_embed is None:
+            self.grid = token_grid(image_height, image_width, patch_size, patch_padding)
+            self.patch_embed = PatchEmbed(patch_size, patch_padding, embed_dim)
+        else:
+            self.grid = tuple(patch_embed.grid)
+            self.patch_embed = patch_embed
         self.pos_embed = nn.Parameter(torch.zeros(1, self.grid[0] * self.grid[1] + 1, embed_dim))
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # rising linearly, as ViTPose
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, qkv_bias, r) for r in rates)
@@ -124,16 +158,24 @@ class VisionTransformer(nn.Module):
                 nn.init.trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
 
-    def forward_tokens(self, image: torch.Tensor) -> torch.Tensor:
-        """image (B, 3, H, W) -> tokens (B, h*w, C), row-major over the token grid."""
-        x = self.patch_embed(image).flatten(2).transpose(1, 2)
+    def forward_tokens(self, image: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """image (B, 3, H, W), or a hybrid stem's trunk features -> tokens (B, h*w, C), row-major over the grid."""
+        if features is not None:
+            if not hasattr(self.patch_embed, "project"):
+                raise PlantedError("precomputed features need a hybrid backbone (this encoder embeds image patches)")
+            x = self.patch_embed.project(features)
+        elif image is not None:
+            x = self.patch_embed(image)
+        else:
+            raise PlantedError("the encoder needs an image or precomputed trunk features")
+        x = x.flatten(2).transpose(1, 2)
         x = x + self.pos_embed[:, 1:] + self.pos_embed[:, :1]
         for block in self.blocks:
             x = block(x)
         return self.last_norm(x)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        tokens = self.forward_tokens(image)
+    def forward(self, image: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
+        tokens = self.forward_tokens(image, features)
         return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], self.grid[0], self.grid[1])
 
 

@@ -1,0 +1,1 @@
+"""Pretrained convolutional trunks for the `hybrid` backbone, converted from the ONNX files in engine/assets."""
