@@ -73,6 +73,19 @@ def spin_window(center: np.ndarray, scale: float, size: tuple[int, int] = CROP_S
     return np.asarray(center, np.float64), window_height(side, side, size)
 
 
+def keypoint_window(keypoints_2d: np.ndarray, size: tuple[int, int] = CROP_SIZE, padding: float = 1.3,
+                    min_confidence: float = 1e-6, min_height_px: float = 32.0) -> tuple[np.ndarray, float]:
+    """(K, 3) px + confidence -> the window (centre px, height px) around the points at least min_confidence
+    sure, grown to the crop's aspect and by `padding` (joints are tighter than a person's box: the head and
+    the feet reach past them)."""
+    points = keypoints_2d[(keypoints_2d[:, 2] >= min_confidence) & np.isfinite(keypoints_2d[:, :2]).all(1), :2]
+    if len(points) == 0:
+        raise PlantedError("a person without any labelled keypoint cannot be cropped")
+    low, high = points.min(axis=0), points.max(axis=0)
+    height = window_height(*(high - low), size) * padding
+    return (low + high) / 2, max(height, min_height_px)
+
+
 def crop_affine(center: np.ndarray, height: float, size: tuple[int, int] = CROP_SIZE, rotation: float = 0.0,
                 flip: bool = False) -> np.ndarray:
     """(2, 3) image px -> crop px for a window (centre px, height px), rotation radians, flip (module docstring)."""

@@ -20,24 +20,13 @@ import numpy as np
 
 from engine.errors import PlantedError
 from training.data.augment import AugmentConfig, augment_crop, draw_params
-from training.data.crop import CROP_SIZE, CroppedExample, crop_example, window_height
+from training.data.crop import CROP_SIZE, CroppedExample, crop_example, keypoint_window
 from training.data.example import Example
 from training.data.lsp import DEFAULT_ROOT, SPLITS, lsp_samples
 
 # The benchmark's images: never training data.
 REFUSED_SPLITS = frozenset({"lsp_test"})
 DEFAULT_PADDING = 1.3
-
-
-def joint_window(keypoints_2d: np.ndarray, size: tuple[int, int] = CROP_SIZE, padding: float = DEFAULT_PADDING,
-                 min_height_px: float = 32.0) -> tuple[np.ndarray, float]:
-    """(K, 3) px + confidence -> the window (centre px, height px) around the labelled points."""
-    points = keypoints_2d[keypoints_2d[:, 2] > 0, :2]
-    if len(points) == 0:
-        raise PlantedError("a photo without any labelled joint cannot be cropped")
-    low, high = points.min(axis=0), points.max(axis=0)
-    height = window_height(*(high - low), size) * padding
-    return (low + high) / 2, max(height, min_height_px)
 
 
 class PhotoExamples(Sequence):
@@ -79,7 +68,7 @@ class PhotoExamples(Sequence):
         if bgr is None:
             raise PlantedError(f"cannot read {sample.image}: is ../shared/data/images complete?")
         image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        center, height = joint_window(sample.keypoints_2d, self.size, self.padding)
+        center, height = keypoint_window(sample.keypoints_2d, self.size, self.padding)
         key = os.path.basename(sample.image)
         if self.augment is None:
             return crop_example(image, center, height, source=self.source, key=key,
