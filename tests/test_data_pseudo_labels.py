@@ -140,3 +140,14 @@ def test_flipped_pseudo_labels_keep_pose_and_keypoints_together(labelled):
     rows = [ROW[coco_name(n)] for n in body.keypoint_names["coco17"]]
     target = e.keypoints_3d[rows, :3]
     assert np.abs((posed - posed.mean(0)) - (target - target.mean(0))).max() < 0.03
+
+
+def test_the_preview_grid_shows_side_and_top_views_of_3d_labels(labelled, tmp_path):
+    from training.data.preview import PANEL, example_grid
+
+    path, _ = labelled
+    sheet = example_grid([PseudoLabelExamples(path)[0]], tmp_path / "grid.png", columns=1)
+    panels = sheet[:, 192:192 + PANEL]
+    for half in (panels[:PANEL], panels[PANEL:]):  # side above, top below: a drawn skeleton in each
+        for colour in ((255, 140, 0), (30, 144, 255)):  # both sides of the body drawn
+            assert (np.abs(half.astype(int) - colour).max(axis=-1) < 30).sum() > 20

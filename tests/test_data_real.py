@@ -91,3 +91,19 @@ def test_augmentation_is_reproducible_and_changes_with_the_seed_and_epoch():
     assert not np.array_equal(first, a[5].image)
     a.set_epoch(0)
     np.testing.assert_array_equal(first, a[5].image)
+
+
+def test_the_preview_grid_draws_each_keypoint_where_it_is(tmp_path):
+    import cv2
+
+    from training.data.preview import PANEL, example_grid
+
+    examples = [PhotoExamples("lsp_train")[i] for i in (0, 1)]
+    sheet = example_grid(examples, tmp_path / "grid.png", columns=2)
+    written = cv2.cvtColor(cv2.imread(str(tmp_path / "grid.png")), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(written, sheet)
+    assert sheet.shape == (256, 2 * (192 + PANEL), 3)
+    for column, e in enumerate(examples):
+        for name, colour in (("left_knee", (255, 140, 0)), ("right_knee", (30, 144, 255))):
+            x, y = np.round(e.keypoints_2d[ROW[name], :2]).astype(int)
+            assert np.abs(sheet[y, column * (192 + PANEL) + x].astype(int) - colour).max() < 40, name
