@@ -106,6 +106,17 @@ def toy_disc_sequences(body: BodyModel, num_sequences: int, frames: int, seed: i
                            keys, image_size, contact_vertex_ids, source)
 
 
+def _posed(body: BodyModel, pose: torch.Tensor, betas: torch.Tensor, chunk: int = 256):
+    """Keypoints (N, K, 3) and vertices (N, V, 3) float32 numpy, in chunks (LBS holds a 4x4 per vertex)."""
+    keypoints, vertices = [], []
+    with torch.no_grad():
+        for start in range(0, len(pose), chunk):
+            out = body(pose[start:start + chunk], betas[start:start + chunk])
+            keypoints.append(out.keypoints.numpy())
+            vertices.append(out.vertices.numpy())
+    return np.concatenate(keypoints), np.concatenate(vertices)
+
+
 def render_examples(body: BodyModel, pose: torch.Tensor, betas: torch.Tensor, scale: np.ndarray, offset: np.ndarray,
                     keys: list[str], image_size: tuple[int, int], contact_vertex_ids: Sequence[int],
                     source: str) -> list[Example]:
@@ -113,9 +124,7 @@ def render_examples(body: BodyModel, pose: torch.Tensor, betas: torch.Tensor, sc
     (N, 2) metres; `scale` (N,) multiplies the scale at which 1.8 m fills 80 % of the crop's height."""
     height, width = image_size
     count = len(keys)
-    with torch.no_grad():
-        out = body(pose, betas)
-    keypoints = out.keypoints.numpy()
+    keypoints, vertices = _posed(body, pose, betas)
     scale = 0.8 * height / CROP_SCALE_PX / 1.8 * np.asarray(scale)
     shift = np.asarray(offset) - keypoints[:, :, :2].mean(axis=1)
     cam = np.concatenate([scale[:, None], shift], axis=1).astype(np.float32)
@@ -125,7 +134,7 @@ def render_examples(body: BodyModel, pose: torch.Tensor, betas: torch.Tensor, sc
     colours = keypoint_colours(len(rows))
     radius = max(2, round(height / 64))
     ids = np.asarray(contact_vertex_ids, np.int64)
-    contacts = sole_contacts(out.vertices.numpy(), ids) if len(ids) else None
+    contacts = sole_contacts(vertices, ids) if len(ids) else None
     examples = []
     for i in range(count):
         kp2d = np.zeros((NUM_SUPERSET, 3), np.float32)

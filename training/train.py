@@ -122,6 +122,7 @@ def _float_outputs(pred: dict) -> dict:
 
 def train(run: RunConfig, out: str | pathlib.Path, resume: dict | None = None, progress: bool = True) -> TrainResult:
     """Run (or continue) training; returns the result on every rank. `resume`: read_training_checkpoint's dict."""
+    began = time.monotonic()  # the wall-clock budget counts setup (data generation) too
     out = pathlib.Path(out)
     settings = run.train
     info: DistInfo = init_distributed("cuda" if settings.device == "cuda" or (
@@ -154,7 +155,7 @@ def train(run: RunConfig, out: str | pathlib.Path, resume: dict | None = None, p
         "cpu", enabled=False)
     bar = _progress(start, settings.steps, progress and info.is_main)
     losses: list[tuple[int, float]] = []
-    began, step, checkpoint = time.monotonic(), start, None
+    loop_began, step, checkpoint = time.monotonic(), start, None
     model.train()
     try:
         for batch in step_loader(batches, start, settings.steps, settings.num_workers):
@@ -184,7 +185,7 @@ def train(run: RunConfig, out: str | pathlib.Path, resume: dict | None = None, p
             if info.is_main and step % settings.checkpoint_every == 0:
                 checkpoint = save_training_checkpoint(out / "checkpoints" / f"step_{step:07d}.pt", net, run,
                                                       optimizer, scheduler, step)
-            if _out_of_time(began, start, step, settings.budget_s, info, device):
+            if _out_of_time(began, loop_began, start, step, settings.budget_s, info, device):
                 logger.info("wall-clock budget of %.0f s reached at step %d", settings.budget_s, step)
                 break
     except KeyboardInterrupt:
@@ -202,13 +203,15 @@ def train(run: RunConfig, out: str | pathlib.Path, resume: dict | None = None, p
     return TrainResult(step=step, losses=losses, checkpoint=checkpoint, net=net)
 
 
-def _out_of_time(began: float, start: int, step: int, budget_s: float, info: DistInfo, device) -> bool:
-    """True when one more step would pass the budget (all ranks agree: rank 0's clock decides)."""
+def _out_of_time(began: float, loop_began: float, start: int, step: int, budget_s: float, info: DistInfo,
+                 device) -> bool:
+    """True when one more step (and the final checkpoint's few seconds) would pass the budget; all ranks agree
+    (rank 0's clock decides)."""
     if budget_s <= 0:
         return False
-    elapsed = time.monotonic() - began
-    per_step = elapsed / max(step - start, 1)
-    stop = torch.tensor([float(elapsed + per_step > budget_s)], device=device)
+    now = time.monotonic()
+    per_step = (now - loop_began) / max(step - start, 1)
+    stop = torch.tensor([float(now - began + per_step + 5.0 > budget_s)], device=device)
     if info.enabled:
         torch.distributed.broadcast(stop, 0)
     return bool(stop.item())
