@@ -62,7 +62,11 @@ class StepBatches(torch.utils.data.Dataset):
 
 
 def step_loader(batches: StepBatches, start: int, stop: int, num_workers: int) -> torch.utils.data.DataLoader:
-    """Batches of steps start .. stop - 1 in order (batch_size=None: each item is already a batch)."""
+    """Batches of steps start .. stop - 1 in order (batch_size=None: each item is already a batch).
+
+    The loader gets its own generator: by default it draws a worker seed from torch's global one when it
+    starts, which would shift the dropout masks of a resumed run against an uninterrupted one."""
     return torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start, stop),
                                        num_workers=num_workers, persistent_workers=False,
-                                       pin_memory=torch.cuda.is_available())
+                                       pin_memory=torch.cuda.is_available(),
+                                       generator=torch.Generator().manual_seed(start))
