@@ -66,6 +66,14 @@ def mean_across_ranks(values: dict[str, float], info: DistInfo, device: torch.de
     return dict(zip(names, (tensor / info.world_size).tolist(), strict=True))
 
 
+def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Give every rank rank 0's buffers (batch-norm statistics): DDP sends them at the start of each forward,
+    so after the last step each rank still holds its own update; the checkpoint is rank 0's."""
+    if info.enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, 0)
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

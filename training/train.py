@@ -32,7 +32,15 @@ from engine.atomic import atomic_path
 from engine.errors import PlantedError
 from training.body import BodyModel
 from training.checkpoint import build_network
-from training.distributed import DistInfo, barrier, device_for, init_distributed, mean_across_ranks, shutdown
+from training.distributed import (
+    DistInfo,
+    barrier,
+    broadcast_buffers,
+    device_for,
+    init_distributed,
+    mean_across_ranks,
+    shutdown,
+)
 from training.event_log import LossLog
 from training.losses import compute_loss
 from training.model.rktd import teacher_tree
@@ -195,6 +203,7 @@ def train(run: RunConfig, out: str | pathlib.Path, resume: dict | None = None, p
         raise
     finally:
         bar.close()
+    broadcast_buffers(net, info)
     if info.is_main:
         checkpoint = save_training_checkpoint(out / "last.pt", net, run, optimizer, scheduler, step)
         log.close()
