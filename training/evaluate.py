@@ -28,8 +28,8 @@ from engine.body.keypoints import FEET6_NAMES, LSP14_NAMES
 from engine.errors import PlantedError
 from engine.keypoints.sets import LSP_LIMB_NAMES
 from training import metrics
-from training.body import BodyModel
-from training.config import Config
+from training.body import ROOT_KEYPOINTS, BodyModel
+from training.config import BodyModelRef, Config, ModelConfig
 from training.data.example import Example, examples_to_batch
 from training.data.lsp import torso_size
 from training.geometry import orthographic_views
@@ -54,7 +54,7 @@ class Predictor:
 
             self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             meta = ModelMetadata.from_json(self.session.get_modelmeta().custom_metadata_map[METADATA_KEY])
-            self.config = Config.from_dict(meta.config)
+            self.config = config_from_metadata(meta)
             self.net = None
         else:
             from training.checkpoint import load_checkpoint
@@ -77,6 +77,18 @@ class Predictor:
             return {k: v.float().numpy() for k, v in out.items() if k.startswith("pred_")}
         values = self.session.run(list(ONNX_OUTPUTS), {"image": batch["image"].numpy()})
         return {f"pred_{n}": v for n, v in zip(ONNX_OUTPUTS, values, strict=True)}
+
+
+def config_from_metadata(meta) -> Config:
+    """The Config of an exported file: the network's fields from its config, the body reference from the
+    contract's own fields (the loss settings, which evaluation uses for the view scale, are the defaults)."""
+    names = list(meta.keypoint_names)
+    body = BodyModelRef(
+        model_id=meta.body_model_id, num_vertices=meta.body_model_num_vertices,
+        keypoint_set=meta.config.get("keypoint_set", "superset30"), keypoint_names=names,
+        contact_vertex_ids=list(meta.contact_vertex_ids), num_left_contact_vertices=meta.num_left_contact_vertices,
+        root_keypoints=[names.index(n) for n in ROOT_KEYPOINTS if n in names])
+    return Config(size=meta.config.get("size", "base"), model=ModelConfig(**meta.config.get("model", {})), body=body)
 
 
 def load_data(spec: str, body: BodyModel, image_size: tuple[int, int], contact_ids) -> tuple[str, list[Example]]:
