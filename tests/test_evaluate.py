@@ -57,8 +57,7 @@ def test_perfect_prediction_has_no_error(trained):
                 "foot_mpjpe_mm", "side_view_mm", "top_view_mm", "accel_error_mm"):
         assert values[key] == pytest.approx(0.0, abs=1e-3), key
     assert values["pck_front_0.2"] == 1.0
-    if batch["gt_contact"].sum() > 0:
-        assert values["contact_f1"] == 1.0
+    assert batch["gt_contact"].sum() > 0 and values["contact_f1"] == 1.0
     assert np.isfinite(values["foot_sliding_mm"])
     # a pose error costs MPJPE and PA-MPJPE
     turned = pred["pred_pose_rotmat"].copy()
@@ -89,6 +88,25 @@ def test_checkpoint_and_onnx_give_the_same_table(trained, tmp_path):
     for name, values in results.items():
         for key, value in values.items():
             assert onnx_results[name][key] == pytest.approx(value, rel=1e-3, abs=1e-3), (name, key)
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "images" / "lsp").is_dir(), reason="no LSP photos")
+def test_lsp_photos_give_pck_only(trained, tmp_path):
+    folder, _, run = trained
+    results = evaluate(str(folder / "run" / "last.pt"), ["lsp_test:6"], tmp_path, figures=1)
+    assert set(results["lsp_test"]) == {"pck_front_0.2"} and 0 <= results["lsp_test"]["pck_front_0.2"] <= 1
+    from training.evaluate import lsp_examples
+
+    examples = lsp_examples("lsp_test", 6, (128, 96))
+    assert examples[0].image.shape == (128, 96, 3)
+    batch = examples_to_batch(examples, run.config.body.keypoint_names)
+    # the labels moved with the photo: the truth as the prediction scores 1, a shift of half a torso 0
+    truth = {"pred_kp2d_front": batch["gt_keypoints_2d"][..., :2].numpy()}
+    body = BodyModel.from_file(folder / "body.npz")
+    assert dataset_metrics(truth, examples, body, run.config)["pck_front_0.2"] == 1.0
+    shifted = {"pred_kp2d_front": truth["pred_kp2d_front"] + 0.3}
+    assert dataset_metrics(shifted, examples, body, run.config)["pck_front_0.2"] < 0.2
+    assert len(list((tmp_path / "figures").glob("lsp_test_*.png"))) == 1
 
 
 def test_cli_errors(tmp_path, capsys):

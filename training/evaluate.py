@@ -1,8 +1,9 @@
 """Evaluate a trained network: `python -m training.evaluate --model CKPT_OR_ONNX --data SPEC [--data SPEC] --out DIR`.
 
-SPEC names a data set: `toy_discs[:COUNT[:SEED]]` (independent toy examples, training.toy_discs) or
-`toy_sequences[:SEQUENCES[:FRAMES[:SEED]]]` (smooth toy sequences, for foot sliding and acceleration). Pick
-seeds that training did not use (the defaults, 1000 and up, are held out from the shipped configs' seeds).
+SPEC names a data set: `toy_discs[:COUNT[:SEED]]` (independent toy examples, training.toy_discs),
+`toy_sequences[:SEQUENCES[:FRAMES[:SEED]]]` (smooth toy sequences, for foot sliding and acceleration), or
+a 2D set of real photos, `lsp_test[:COUNT]` or `lspet_eval[:COUNT]` (../shared/data/images; PCK only). Pick
+toy seeds that training did not use (the defaults, 1000 and up, are held out from the shipped configs').
 
 Per data set, DIR gets a markdown table in report.md, the numbers in metrics.json, and tri-view figures
 (figures/<set>_<n>.png: the image, side and top views of the predicted and true bodies, as the paper's Fig. 5).
@@ -20,6 +21,7 @@ import pathlib
 import sys
 from collections import defaultdict
 
+import cv2
 import numpy as np
 import torch
 
@@ -104,8 +106,32 @@ def load_data(spec: str, body: BodyModel, image_size: tuple[int, int], contact_i
     if kind == "toy_sequences":
         sequences, frames, seed = (numbers + [4, 16, 1001][len(numbers):])[:3]
         return f"toy_sequences_{seed}", toy_disc_sequences(body, sequences, frames, seed, image_size, contact_ids)
-    raise PlantedError(f"--data {spec}: unknown kind {kind!r}; use toy_discs[:COUNT[:SEED]] or "
-                       "toy_sequences[:SEQUENCES[:FRAMES[:SEED]]]")
+    if kind in ("lsp_test", "lspet_eval"):
+        return kind, lsp_examples(kind, numbers[0] if numbers else None, image_size)
+    raise PlantedError(f"--data {spec}: unknown kind {kind!r}; use toy_discs[:COUNT[:SEED]], "
+                       "toy_sequences[:SEQUENCES[:FRAMES[:SEED]]], lsp_test[:COUNT] or lspet_eval[:COUNT]")
+
+
+def lsp_examples(split: str, count: int | None, image_size: tuple[int, int]) -> list[Example]:
+    """2D-only Examples of an LSP split: each 224 x 224 photo scaled to fit the crop (aspect kept, centred,
+    grey borders), its 14 joints moved with it (confidence 1 where labelled)."""
+    from training.data.lsp import load_split
+    from training.data.superset import LSP14_TO_SUPERSET, NUM_SUPERSET
+
+    data = load_split(split)
+    height, width = image_size
+    zoom = min(height, width) / 224.0
+    offset = np.array([(width - 224 * zoom) / 2, (height - 224 * zoom) / 2])
+    affine = np.array([[zoom, 0, offset[0]], [0, zoom, offset[1]]])
+    examples = []
+    for i in range(len(data) if count is None else min(count, len(data))):
+        image = cv2.warpAffine(data.image(i), affine, (width, height), flags=cv2.INTER_AREA,
+                               borderValue=(124, 116, 104))
+        kp2d = np.zeros((NUM_SUPERSET, 3), np.float32)
+        kp2d[LSP14_TO_SUPERSET, :2] = data.joints[i] * zoom + offset
+        kp2d[LSP14_TO_SUPERSET, 2] = data.labelled[i]
+        examples.append(Example(image=image, source=split, key=data.paths[i].name, keypoints_2d=kp2d))
+    return examples
 
 
 def predict(predictor: Predictor, examples: list[Example], keypoint_names, batch_size: int = 32) -> dict:
@@ -128,6 +154,26 @@ def dataset_metrics(pred: dict, examples: list[Example], body: BodyModel, config
     """Every metric of the module docstring over one data set (mm unless a fraction)."""
     names = config.body.keypoint_names
     batch = examples_to_batch(examples, names)
+    out = _front_pck(pred, batch, names)
+    if batch["has_pose"].all():  # 3D labels: sets are either wholly 3D (synthetic) or 2D (photos)
+        out.update(_body_metrics(pred, examples, batch, body, config))
+    return {k: float(v) for k, v in out.items()}
+
+
+def _front_pck(pred: dict, batch: dict, names) -> dict[str, float]:
+    if "pred_kp2d_front" not in pred:
+        return {}
+    gt2d = batch["gt_keypoints_2d"].numpy()
+    lsp_truth = gt2d[:, [names.index(n) for n in LSP14_NAMES]]
+    torso = torso_size(lsp_truth[..., :2], lsp_truth[..., 2] > 0)
+    limbs = [names.index(n) for n in LSP_LIMB_NAMES]
+    return {"pck_front_0.2": metrics.pck(pred["pred_kp2d_front"][:, limbs], gt2d[:, limbs, :2], torso,
+                                         gt2d[:, limbs, 2] > 0)}
+
+
+def _body_metrics(pred: dict, examples: list[Example], batch: dict, body: BodyModel, config: Config) -> dict:
+    """The 3D, contact, temporal and view metrics of a set with SMPL labels."""
+    names = config.body.keypoint_names
     p_verts, p_joints, p_kp = _body(body, pred["pred_pose_rotmat"], pred["pred_betas"])
     t_verts, t_joints, t_kp = _body(body, batch["gt_pose_rotmat"], batch["gt_betas"])
     hips = config.body.root_keypoints
@@ -153,14 +199,7 @@ def dataset_metrics(pred: dict, examples: list[Example], body: BodyModel, config
     for view, truth in (("side", side), ("top", top)):
         if f"pred_kp2d_{view}" in pred:
             out[f"{view}_view_mm"] = view_mm * metrics.view_error(pred[f"pred_kp2d_{view}"], truth.numpy(), labelled_3d)
-    if "pred_kp2d_front" in pred:
-        gt2d = batch["gt_keypoints_2d"].numpy()
-        lsp_truth = gt2d[:, lsp]
-        torso = torso_size(lsp_truth[..., :2], lsp_truth[..., 2] > 0)
-        limbs = [names.index(n) for n in LSP_LIMB_NAMES]
-        out["pck_front_0.2"] = metrics.pck(pred["pred_kp2d_front"][:, limbs], gt2d[:, limbs, :2], torso,
-                                           gt2d[:, limbs, 2] > 0)
-    return {k: float(v) for k, v in out.items()}
+    return out
 
 
 def _sequence_metrics(pred, examples, p_verts, p_joints, t_joints, batch, config) -> dict[str, float]:

@@ -32,7 +32,7 @@ def _skeleton(canvas: np.ndarray, points_px: np.ndarray, colour) -> None:
         cv2.circle(canvas, tuple(int(v) for v in np.round(p * 4)), 12, colour, -1, cv2.LINE_AA, shift=2)
 
 
-def _view_panel(pred: np.ndarray, true: np.ndarray, axes: tuple[int, int], flip: tuple[bool, bool],
+def _view_panel(pred: np.ndarray, true: np.ndarray | None, axes: tuple[int, int], flip: tuple[bool, bool],
                 title: str) -> np.ndarray:
     """pred, true (24, 3) root-centred metres -> PANEL x PANEL RGB with both skeletons; axes: which camera
     axes become image x and y; flip: negate them."""
@@ -41,6 +41,8 @@ def _view_panel(pred: np.ndarray, true: np.ndarray, axes: tuple[int, int], flip:
     cv2.line(canvas, (0, PANEL // 2), (PANEL, PANEL // 2), (225, 225, 225), 1)
     sign = np.array([-1.0 if f else 1.0 for f in flip])
     for points, colour in ((true, TRUE_RGB), (pred, PRED_RGB)):
+        if points is None:
+            continue
         uv = points[:, list(axes)] * sign / EXTENT_M * PANEL + PANEL / 2
         _skeleton(canvas, uv, colour)
     cv2.putText(canvas, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (40, 40, 40), 1, cv2.LINE_AA)
@@ -69,7 +71,8 @@ def triview_figure(example: Example, pred: dict, body, config: Config) -> np.nda
         true = body(gt_pose, gt_betas).joints[0].double().numpy()
         mine = body(torch.as_tensor(pred["pred_pose_rotmat"], dtype=torch.float32),
                     torch.as_tensor(pred["pred_betas"], dtype=torch.float32)).joints[0].double().numpy()
-    true, mine = true - true[0], mine - mine[0]
+    # a 2D-only example (a photo) has no true body: only the prediction is drawn in the side and top views
+    true, mine = (true - true[0]) if example.has_pose else None, mine - mine[0]
     names = config.body.keypoint_names
     from training.data.superset import select
 
