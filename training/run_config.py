@@ -59,6 +59,7 @@ class TrainSettings:
     log_every: int = 20
     checkpoint_every: int = 5000
     budget_s: float = 0.0
+    cache_trunk_features: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:

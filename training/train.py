@@ -43,7 +43,7 @@ from training.distributed import (
 )
 from training.event_log import LossLog
 from training.losses import compute_loss
-from training.model.rktd import teacher_tree
+from training.model.rktd import training_tree_index
 from training.run_config import RunConfig, load_run_config, run_config_from_dict, write_resolved_config
 from training.schedule import step_decay_scheduler
 from training.train_data import StepBatches, build_mixer, step_loader
@@ -59,18 +59,6 @@ class TrainResult:
     losses: list[tuple[int, float]]
     checkpoint: pathlib.Path | None
     net: torch.nn.Module
-
-
-def _tree_index(batch: dict, num_left: int, threshold: float = 0.5, rule: str = "eq7") -> torch.Tensor:
-    """(B,) teacher trees from the labelled contacts, -1 (the network's own choice) where a sample has none.
-
-    Stands in for training.model.rktd.training_tree_index until that lands.
-    """
-    image = batch["image"]
-    if "gt_contact" not in batch:
-        return torch.full((image.shape[0],), -1, dtype=torch.long, device=image.device)
-    tree = teacher_tree(batch["gt_contact"], batch["has_contact"], num_left, threshold, rule)
-    return torch.where(batch["has_contact"].bool(), tree, torch.full_like(tree, -1))
 
 
 def rng_state() -> dict:
@@ -155,8 +143,14 @@ def train(run: RunConfig, out: str | pathlib.Path, resume: dict | None = None, p
     if info.is_main:
         write_resolved_config(run, out)
         log = LossLog(out)
-    batches = StepBatches(build_mixer(run, body), settings.batch_size, run.config.body.keypoint_names, info.rank,
-                          info.world_size, settings.steps)
+    mixer = build_mixer(run, body)
+    features = None
+    if settings.cache_trunk_features:
+        from training.feature_cache import cache_features
+
+        features = cache_features(net, mixer.sources, device)
+    batches = StepBatches(mixer, settings.batch_size, run.config.body.keypoint_names, info.rank,
+                          info.world_size, settings.steps, features)
     image_size = (run.config.model.image_height, run.config.model.image_width)
     num_left = run.config.model.num_left_contact_vertices
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
@@ -168,9 +162,9 @@ def train(run: RunConfig, out: str | pathlib.Path, resume: dict | None = None, p
     try:
         for batch in step_loader(batches, start, settings.steps, settings.num_workers):
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            tree = _tree_index(batch, num_left, run.config.model.contact_threshold, run.config.model.tree_rule)
+            tree = training_tree_index(batch, num_left, run.config.model.contact_threshold, run.config.model.tree_rule)
             with autocast:
-                pred = model(batch["image"], tree)
+                pred = model(batch.get("image"), tree, features=batch.get("features"))
             terms = compute_loss(_float_outputs(pred), batch, body, run.config.body.root_keypoints, run.config.loss,
                                  image_size)
             optimizer.zero_grad(set_to_none=True)

@@ -29,7 +29,101 @@ def _toy_discs(options: dict, body: BodyModel, run: RunConfig) -> Sequence[Examp
                              (model.image_height, model.image_width), run.config.body.contact_vertex_ids)
 
 
-SOURCE_KINDS: dict[str, Callable[[dict, BodyModel, RunConfig], Sequence[Example]]] = {"toy_discs": _toy_discs}
+def _options(kind: str, options: dict, allowed: set[str]) -> dict:
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise PlantedError(f"unknown keys {unknown} for a {kind} source: it takes {', '.join(sorted(allowed))}")
+    return options
+
+
+def _first(source: Sequence[Example], count) -> Sequence[Example]:
+    """The first `count` examples of a source (all of them when count is absent or larger)."""
+    if count is None or int(count) >= len(source):
+        return source
+    return _Head(source, int(count))
+
+
+class _Head(Sequence):
+    def __init__(self, source: Sequence[Example], count: int) -> None:
+        self.source, self.count = source, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> Example:
+        if not 0 <= i < self.count:
+            raise IndexError(f"example {i} of {self.count}")
+        return self.source[i]
+
+
+def _shards(options: dict, body: BodyModel, run: RunConfig) -> Sequence[Example]:
+    """Shard files (training.data.shards): `paths`, a list of files or glob patterns, relative to the working
+    folder; their crops must be the model's input size."""
+    import glob
+
+    from training.data.shards import ShardDataset
+
+    options = _options("shards", options, {"paths", "count"})
+    patterns = options.get("paths") or []
+    paths = sorted({p for pattern in ([patterns] if isinstance(patterns, str) else patterns)
+                    for p in glob.glob(str(pattern))})
+    if not paths:
+        raise PlantedError(f"a shards source matched no files with paths = {patterns!r}: write shards with "
+                           "python -m training.data.make_shards, or fix the paths")
+    source = ShardDataset(paths)
+    size = source[0].image.shape[:2]
+    model = run.config.model
+    if size != (model.image_height, model.image_width):
+        raise PlantedError(f"shards {paths[0]} hold {size[0]}x{size[1]} crops, the model takes "
+                           f"{model.image_height}x{model.image_width}: write shards at the model's size")
+    return _first(source, options.get("count"))
+
+
+def _synthetic(options: dict, body: BodyModel, run: RunConfig) -> Sequence[Example]:
+    """Synthetic renders made on the fly (training.data.synthetic): split train or held_out, count, seed."""
+    from engine.body.model import load_body_model
+    from training.data.synthetic.generator import SyntheticSettings, SyntheticSource
+
+    options = _options("synthetic", options, {"split", "count", "seed"})
+    model = run.config.model
+    settings = SyntheticSettings(height=model.image_height, width=model.image_width)
+    return SyntheticSource(load_body_model(run.body_model), options.get("split", "train"),
+                           int(options.get("count", 10000)), int(options.get("seed", 0)), settings)
+
+
+def _photos(options: dict, body: BodyModel, run: RunConfig) -> Sequence[Example]:
+    """Real photographs with 2D labels (training.data.real): split lsp_train, lspet_train, ...; augment."""
+    from training.data.augment import AugmentConfig
+    from training.data.real import PhotoExamples
+
+    options = _options("photos", options, {"split", "augment", "seed", "count"})
+    model = run.config.model
+    source = PhotoExamples(options.get("split", "lsp_train"), size=(model.image_height, model.image_width),
+                           augment=AugmentConfig() if options.get("augment", True) else None,
+                           seed=int(options.get("seed", 0)))
+    return _first(source, options.get("count"))
+
+
+def _pseudo_labels(options: dict, body: BodyModel, run: RunConfig) -> Sequence[Example]:
+    """Real video frames with pseudo-labels (training.data.pseudo_labels' file): path, augment, seed."""
+    from training.data.augment import AugmentConfig
+    from training.data.pseudo_examples import PseudoLabelExamples
+
+    options = _options("pseudo_labels", options, {"path", "augment", "seed", "count"})
+    if "path" not in options:
+        raise PlantedError("a pseudo_labels source needs path = the labels file that "
+                           "python -m training.data.pseudo_labels writes")
+    model = run.config.model
+    source = PseudoLabelExamples(options["path"], size=(model.image_height, model.image_width),
+                                 augment=AugmentConfig() if options.get("augment", True) else None,
+                                 seed=int(options.get("seed", 0)))
+    return _first(source, options.get("count"))
+
+
+SOURCE_KINDS: dict[str, Callable[[dict, BodyModel, RunConfig], Sequence[Example]]] = {
+    "toy_discs": _toy_discs, "shards": _shards, "synthetic": _synthetic, "photos": _photos,
+    "pseudo_labels": _pseudo_labels,
+}
 
 
 def build_mixer(run: RunConfig, body: BodyModel) -> ExampleMixer:
@@ -49,16 +143,23 @@ class StepBatches(torch.utils.data.Dataset):
     """Item `step`: the batch dict (training.data.example.examples_to_batch) of this rank at that step."""
 
     def __init__(self, mixer: ExampleMixer, batch_size: int, keypoint_names: Sequence[str], rank: int = 0,
-                 world_size: int = 1, total_steps: int = 0) -> None:
+                 world_size: int = 1, total_steps: int = 0, features: dict[str, torch.Tensor] | None = None) -> None:
         self.mixer, self.batch_size, self.keypoint_names = mixer, batch_size, list(keypoint_names)
         self.rank, self.world_size, self.total_steps = rank, world_size, total_steps
+        self.features = features  # source name -> (N, C, h, w) cached trunk features (training.feature_cache)
 
     def __len__(self) -> int:
         return self.total_steps
 
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
         positions = batch_positions(step, self.batch_size, self.rank, self.world_size)
-        return examples_to_batch([self.mixer[p] for p in positions], self.keypoint_names)
+        if self.features is None:
+            return examples_to_batch([self.mixer[p] for p in positions], self.keypoint_names)
+        drawn = [self.mixer.locate(p) for p in positions]
+        batch = examples_to_batch([self.mixer.sources[name][i] for name, i in drawn], self.keypoint_names)
+        del batch["image"]  # the cached features stand in for it
+        batch["features"] = torch.stack([self.features[name][i] for name, i in drawn]).float()
+        return batch
 
 
 def step_loader(batches: StepBatches, start: int, stop: int, num_workers: int) -> torch.utils.data.DataLoader:

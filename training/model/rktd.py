@@ -127,9 +127,10 @@ def training_tree_index(batch: dict, num_left: int, threshold: float = 0.5, rule
     where contacts are labelled; the predicted contacts are random early in training), or -1 to use the
     network's predicted contacts. A batch without "gt_contact" is unlabelled throughout.
     """
-    size = batch["image"].shape[0]
+    reference = batch["image"] if "image" in batch else batch["features"]  # features: a cached trunk's
+    size = reference.shape[0]
     if "gt_contact" not in batch:
-        return torch.full((size,), unlabelled, dtype=torch.int64, device=batch["image"].device)
+        return torch.full((size,), unlabelled, dtype=torch.int64, device=reference.device)
     has_contact = batch.get("has_contact")
     if has_contact is None:
         has_contact = torch.ones(size, dtype=torch.bool, device=batch["gt_contact"].device)
