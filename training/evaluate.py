@@ -96,6 +96,12 @@ def config_from_metadata(meta) -> Config:
 def load_data(spec: str, body: BodyModel, image_size: tuple[int, int], contact_ids) -> tuple[str, list[Example]]:
     """(name, examples) for a --data SPEC (module docstring)."""
     kind, *args = spec.split(":")
+    if kind == "shards":  # shards:GLOB[:COUNT], e.g. the held-out synthetic clips' shards
+        return shard_examples(spec, args, image_size)
+    if kind == "synthetic_sequences":  # synthetic_sequences[:CLIPS_FRAMES[:SEED]]: held-out clips, one camera each
+        numbers = [int(a) for a in args] if args else []
+        frames, seed = (numbers + [48, 0][len(numbers):])[:2]
+        return f"synthetic_sequences_{seed}", synthetic_sequences(body, frames, seed, image_size)
     try:
         numbers = [int(a) for a in args]
     except ValueError:
@@ -110,6 +116,40 @@ def load_data(spec: str, body: BodyModel, image_size: tuple[int, int], contact_i
         return kind, lsp_examples(kind, numbers[0] if numbers else None, image_size)
     raise PlantedError(f"--data {spec}: unknown kind {kind!r}; use toy_discs[:COUNT[:SEED]], "
                        "toy_sequences[:SEQUENCES[:FRAMES[:SEED]]], lsp_test[:COUNT] or lspet_eval[:COUNT]")
+
+
+def shard_examples(spec: str, args: list[str], image_size: tuple[int, int]) -> tuple[str, list[Example]]:
+    import glob
+
+    from training.data.shards import ShardDataset
+
+    if not args:
+        raise PlantedError(f"--data {spec}: give the shard files, shards:GLOB[:COUNT]")
+    paths = sorted(glob.glob(args[0]))
+    if not paths:
+        raise PlantedError(f"--data {spec}: no shard files match {args[0]}")
+    data = ShardDataset(paths)
+    count = min(len(data), int(args[1])) if len(args) > 1 else len(data)
+    examples = [data[i] for i in range(count)]
+    if examples[0].image.shape[:2] != tuple(image_size):
+        raise PlantedError(f"--data {spec}: the shards hold {examples[0].image.shape[0]}x{examples[0].image.shape[1]} "
+                           f"crops, the model takes {image_size[0]}x{image_size[1]}")
+    return pathlib.Path(paths[0]).stem.rsplit("-", 1)[0], examples
+
+
+def synthetic_sequences(body: BodyModel, frames: int, seed: int, image_size: tuple[int, int]) -> list[Example]:
+    """One sequence of `frames` frames (every 4th at 120 fps: 30 fps) from the middle of each held-out clip."""
+    from engine.body.active import load_active_body_model
+    from training.data.synthetic.generator import SyntheticSettings, SyntheticSource
+
+    source = SyntheticSource(load_active_body_model(), "held_out", count=1, seed=seed,
+                             settings=SyntheticSettings(height=image_size[0], width=image_size[1]))
+    examples = []
+    for index, clip in enumerate(source.clips):
+        stride = max(1, round(clip.fps / 30))
+        start = max(0, clip.num_frames // 2 - frames * stride // 2)
+        examples += source.sequence(index, start, frames, stride, seed)
+    return examples
 
 
 def lsp_examples(split: str, count: int | None, image_size: tuple[int, int]) -> list[Example]:
@@ -209,7 +249,7 @@ def _sequence_metrics(pred, examples, p_verts, p_joints, t_joints, batch, config
     clips = defaultdict(list)
     for i, e in enumerate(examples):
         clip, _, frame = e.key.rpartition(":")
-        if clip.startswith("s") and frame.isdigit():
+        if clip and frame.isdigit():
             clips[clip].append((int(frame), i))
     clips = {c: [i for _, i in sorted(v)] for c, v in clips.items() if len(v) > 2}
     if not clips or "gt_contact" not in batch:

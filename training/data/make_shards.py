@@ -1,7 +1,7 @@
 """Write shards of labelled training examples of each kind, and a PNG grid of them to look at.
 
     .venv/bin/python -m training.data.make_shards --kind synthetic --count 2000 -o shards/synthetic \\
-        [--per-shard 500] [--seed 0] [--grid grid.png]
+        [--per-shard 500] [--seed 0] [--size 256x192] [--grid grid.png]
 
 Kinds: `synthetic` (renders posed by the training clips), `synthetic_held_out` (the held-out clips: for
 evaluation only), and the real kinds that training.data.sources offers (LSP's and LSPET's training photos,
@@ -20,11 +20,21 @@ import sys
 from engine.errors import PlantedError
 
 
-def example_source(kind: str, count: int, seed: int):
-    """The Sequence of Examples of a kind (at most `count` of them)."""
+def example_source(kind: str, count: int, seed: int, size: tuple[int, int]):
+    """The Sequence of Examples of a kind (at most `count` of them), crops of size (height, width)."""
     from training.data.sources import make_source
 
-    return make_source(kind, count, seed)
+    return make_source(kind, count, seed, size=size)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise PlantedError(f"--size takes HEIGHTxWIDTH in pixels, e.g. 256x192, not {text!r}") from None
+    if not (32 <= height <= 1024 and 32 <= width <= 1024):
+        raise PlantedError(f"--size {text}: each side must be 32 to 1024 px")
+    return height, width
 
 
 def write_shards(source, out_dir: pathlib.Path, kind: str, per_shard: int, progress) -> list[pathlib.Path]:
@@ -46,13 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1000, help="examples to write (default 1000)")
     parser.add_argument("--per-shard", type=int, default=500, help="examples per shard file (default 500)")
     parser.add_argument("--seed", type=int, default=0, help="the random stream (same seed, same examples)")
+    parser.add_argument("--size", default="256x192", help="crop HEIGHTxWIDTH, the model's input (default 256x192; "
+                        "256x256 for the hybrid backbone)")
     parser.add_argument("-o", "--out", required=True, help="folder for the shard files")
     parser.add_argument("--grid", help="also write a PNG grid of the first 16 examples here")
     args = parser.parse_args(argv)
     try:
         if args.count < 1 or args.per_shard < 1:
             raise PlantedError("--count and --per-shard must be at least 1")
-        source = example_source(args.kind, args.count, args.seed)
+        source = example_source(args.kind, args.count, args.seed, parse_size(args.size))
         from tqdm import tqdm
 
         with tqdm(total=len(source), unit="example", desc=args.kind) as bar:

@@ -11,14 +11,17 @@ from engine.errors import PlantedError
 SYNTHETIC_KINDS = {"synthetic": "train", "synthetic_held_out": "held_out"}
 
 
-def make_source(kind: str, count: int, seed: int = 0, body_model_path: str | None = None):
-    """A Sequence of training.data.example.Example of the named kind, `count` long (real kinds: at most)."""
+def make_source(kind: str, count: int, seed: int = 0, body_model_path: str | None = None,
+                size: tuple[int, int] = (256, 192)):
+    """A Sequence of training.data.example.Example of the named kind, `count` long (real kinds: at most),
+    crops of size (height, width) px."""
     from engine.body.active import load_active_body_model
 
     if kind in SYNTHETIC_KINDS:
-        from training.data.synthetic.generator import SyntheticSource
+        from training.data.synthetic.generator import SyntheticSettings, SyntheticSource
 
-        return SyntheticSource(load_active_body_model(body_model_path), SYNTHETIC_KINDS[kind], count, seed)
+        settings = SyntheticSettings(height=size[0], width=size[1])
+        return SyntheticSource(load_active_body_model(body_model_path), SYNTHETIC_KINDS[kind], count, seed, settings)
     raise PlantedError(f"unknown kind {kind!r}: choose one of {kind_names()}")
 
 
