@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 class PlantedNet(nn.Module):
-    """Constructor arguments are exactly `training.config.ModelConfig`'s fields (see there for meanings)."""
+    """Constructor arguments are `training.config.ModelConfig`'s fields (see there for meanings), and `trunk_plan`:
+    a hybrid checkpoint's stored trunk plan (training.checkpoint), None to read the trunk from engine/assets."""
 
     def __init__(
         self, backbone: str = "vit", trunk: str = "blazepose_heavy", trunk_feature: str = "bottleneck",
