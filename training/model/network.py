@@ -29,13 +29,16 @@ from engine.errors import PlantedError
 from training.config import AUTO_TRUNK_PATCH
 from training.model.cvf import CrossViewFusion
 from training.model.rktd import RKTDecoder
+from training.model.trunks.onnx_plan import TrunkPlan
+from training.model.trunks.pretrained import PretrainedTrunk
 from training.model.vit import HybridEmbed, VisionTransformer, load_vitpose_weights
 
 logger = logging.getLogger(__name__)
 
 
 class PlantedNet(nn.Module):
-    """Constructor arguments are exactly `training.config.ModelConfig`'s fields (see there for meanings)."""
+    """Constructor arguments are `training.config.ModelConfig`'s fields (see there for meanings), and `trunk_plan`:
+    a hybrid checkpoint's stored trunk plan (training.checkpoint), None to read the trunk from engine/assets."""
 
     def __init__(
         self, backbone: str = "vit", trunk: str = "blazepose_heavy", trunk_feature: str = "bottleneck",
@@ -89,9 +92,6 @@ class PlantedNet(nn.Module):
 
 def _hybrid_stem(trunk: str, feature: str, trainable_stages: int, patch: int, embed_dim: int, image_height: int,
                  image_width: int, plan: dict | None) -> HybridEmbed:
-    from training.model.trunks.onnx_plan import TrunkPlan
-    from training.model.trunks.pretrained import PretrainedTrunk
-
     module = PretrainedTrunk(trunk, feature, TrunkPlan.from_dict(plan) if plan is not None else None, trainable_stages)
     return HybridEmbed(module, module.channels, embed_dim, image_height, image_width, patch)
 
