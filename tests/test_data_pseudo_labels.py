@@ -80,6 +80,10 @@ def test_frames_are_the_engine_s_decoded_frames_in_any_order(labelled):
     frames = {f.index: f.image for f in VideoReader(CLIP, end=12)}
     for i in (10, 3, 4, 11):
         np.testing.assert_array_equal(examples.image(i), frames[int(labels["frame"][i])])
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(examples))  # as a spawned data-loading worker gets it
+    np.testing.assert_array_equal(copy[7].image, examples[7].image)
 
 
 def test_a_multiview_annotation_is_seen_from_each_camera_consistently():

@@ -53,6 +53,11 @@ class FrameReader:
                 return frame.image
         raise PlantedError(f"{video} has no frame {index}: is it the video the labels were made from?")
 
+    def __getstate__(self) -> dict:
+        """Open streams stay behind when the reader is copied into a data-loading worker (spawned workers
+        pickle their dataset; each opens its own streams)."""
+        return {"_streams": OrderedDict()}
+
     def close(self) -> None:
         for stream, _ in self._streams.values():
             stream.close()
