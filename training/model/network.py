@@ -50,7 +50,7 @@ class PlantedNet(nn.Module):
         query_channels: int = 256, view_token_dim: int = 64, view_hidden_dim: int = 256,
         soft_argmax_beta: float = 20.0, decoder: str = "rktd", regressor_hidden: int = 1024, dropout: float = 0.5,
         contact_hidden: int = 1024, num_contact_vertices: int = 64, num_left_contact_vertices: int = 32,
-        contact_threshold: float = 0.5, tree_rule: str = "eq7", num_betas: int = 10,
+        contact_threshold: float = 0.5, tree_rule: str = "max", num_betas: int = 10,
         trunk_plan: dict | None = None,
     ) -> None:
         super().__init__()
