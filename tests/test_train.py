@@ -20,6 +20,7 @@ from training.schedule import step_decay_factor
 from training.sources import ExampleMixer, batch_positions
 from training.synthetic_body import write_synthetic_body_model
 from training.train import main, read_training_checkpoint, train
+from training.train_data import SOURCE_KINDS
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "training" / "configs"
 
@@ -100,6 +101,7 @@ def test_every_shipped_config_builds(path, body_path):
         net = PlantedNet(**asdict(run.config.model))
     assert sum(p.numel() for p in net.parameters()) > 0
     assert run.train.lr > 0 and run.sources
+    assert all(s.kind in SOURCE_KINDS for s in run.sources)
 
 
 def test_shipped_configs_hold_the_paper_recipe_and_ablations(body_path):

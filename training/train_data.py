@@ -105,19 +105,22 @@ def _photos(options: dict, body: BodyModel, run: RunConfig) -> Sequence[Example]
 
 
 def _pseudo_labels(options: dict, body: BodyModel, run: RunConfig) -> Sequence[Example]:
-    """Real video frames with pseudo-labels (training.data.pseudo_labels' file): path, augment, seed."""
+    """Real video frames with pseudo-labels (training.data.pseudo_labels' files): path, one file or a list;
+    augment, seed, count."""
     from training.data.augment import AugmentConfig
     from training.data.pseudo_examples import PseudoLabelExamples
+    from training.data.sources import Concatenated
 
     options = _options("pseudo_labels", options, {"path", "augment", "seed", "count"})
     if "path" not in options:
-        raise PlantedError("a pseudo_labels source needs path = the labels file that "
+        raise PlantedError("a pseudo_labels source needs path = the labels file(s) that "
                            "python -m training.data.pseudo_labels writes")
+    paths = [options["path"]] if isinstance(options["path"], str) else list(options["path"])
     model = run.config.model
-    source = PseudoLabelExamples(options["path"], size=(model.image_height, model.image_width),
-                                 augment=AugmentConfig() if options.get("augment", True) else None,
-                                 seed=int(options.get("seed", 0)))
-    return _first(source, options.get("count"))
+    augment = AugmentConfig() if options.get("augment", True) else None
+    parts = [PseudoLabelExamples(p, size=(model.image_height, model.image_width), augment=augment,
+                                 seed=int(options.get("seed", 0))) for p in paths]
+    return Concatenated(parts, options.get("count"))
 
 
 SOURCE_KINDS: dict[str, Callable[[dict, BodyModel, RunConfig], Sequence[Example]]] = {
