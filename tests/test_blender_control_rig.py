@@ -67,7 +67,9 @@ def test_rigify_baked_onto_its_controls_plays_with_its_own_constraints_and_keeps
     before = _constraint_settings(bpy.data.objects["rig"])
     target, bone_map, outcome = _bake(rigify_file, smpl_walk)  # Bake onto: Controls, the default
     assert outcome.controls >= 30 and outcome.constraints_off == 0
-    assert "controls (legs on IK, arms on FK)" in outcome.summary("rig")
+    summary = outcome.summary("rig")
+    assert "controls (legs on IK, arms on FK)" in summary
+    assert f"foot sliding over the source's {int(outcome.planted.any(axis=1).sum())} planted frames" in summary
     curves = {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(target.animation_data.action)}
     paths = {path for path, _ in curves}
     # The keys are on the rig's controls and switches, none on its deform or mechanism bones.

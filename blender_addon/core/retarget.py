@@ -72,7 +72,9 @@ class RetargetOutcome:
         if self.controls:
             line += f" on {self.controls} of its controls (legs on IK, arms on FK)"
         if self.fs_before_mm is not None and self.fs_after_mm is not None:
-            line += f"; foot sliding {self.fs_before_mm:.2f} mm -> {self.fs_after_mm:.2f} mm"
+            planted = None if self.planted is None else int(self.planted.any(axis=1).sum())
+            over = "" if planted is None else f" over the source's {planted} planted frames"
+            line += f"; foot sliding{over} {self.fs_before_mm:.2f} mm -> {self.fs_after_mm:.2f} mm"
         if self.constraints_off:
             line += (f"; it keys the influence of {self.constraints_off} constraints on the baked bones to 0 "
                      "(the constraints themselves are unchanged)")

@@ -125,13 +125,10 @@ def fbx_sizes(motion, rig_path: Path, folder: Path) -> dict[str, float]:
 
 
 def render_side_view(motion, rig_path: Path, png: Path, frames=(1, 120, 240, 360, 480)) -> None:
-    """Side view (x: forward, y: up) of the source body's joints and the control rig's DEF bones, as Blender
-    evaluates them after the Controls bake, at `frames`: source grey, rig coloured, feet marked."""
+    """Side view (right: forward, up: up) of the source body's bones and the control rig's DEF bones, as
+    Blender evaluates them after the Controls bake, at `frames`: source grey, rig blue, DEF feet red."""
     import bpy
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import cv2
     import numpy as np
 
     from blender_addon.core import axes
@@ -140,31 +137,37 @@ def render_side_view(motion, rig_path: Path, png: Path, frames=(1, 120, 240, 360
     rig = bpy.data.objects["rig"]
     source = next(o for o in bpy.data.objects if o.type == "ARMATURE" and o.name != "rig")
 
-    def heads(obj, names, frame):
+    def segments(obj, names, frame):
         bpy.context.scene.frame_set(frame)
         world = np.array(obj.matrix_world)
-        points = np.array([obj.pose.bones[n].head for n in names]) @ world[:3, :3].T + world[:3, 3]
-        tails = np.array([obj.pose.bones[n].tail for n in names]) @ world[:3, :3].T + world[:3, 3]
-        return axes.points_to_engine(points), axes.points_to_engine(tails)
+        ends = [np.array([getattr(obj.pose.bones[n], end) for n in names]) @ world[:3, :3].T + world[:3, 3]
+                for end in ("head", "tail")]
+        return [axes.points_to_engine(e)[:, [2, 1]] for e in ends]  # (forward z, up y), metres
 
     deform = [b.name for b in rig.data.bones if b.use_deform and not b.name.startswith(("DEF-f_", "DEF-palm",
                                                                                         "DEF-breast"))]
-    src_names = [b.name for b in source.data.bones]
-    fig, ax = plt.subplots(figsize=(14, 4))
-    for frame in frames:
-        for obj, names, colour in ((source, src_names, "0.6"), (rig, deform, "tab:blue")):
-            h, t = heads(obj, names, frame)
-            for a, b in zip(h, t, strict=True):
-                ax.plot([a[2], b[2]], [a[1], b[1]], color=colour, lw=1.5 if colour == "0.6" else 1.0)
-        h, _ = heads(rig, ["DEF-foot.L", "DEF-toe.L", "DEF-foot.R", "DEF-toe.R"], frame)
-        ax.scatter(h[:, 2], h[:, 1], color="tab:red", s=8, zorder=3)
-        ax.text(h[0, 2], -0.12, str(frame), ha="center", fontsize=8)
-    ax.set_aspect("equal")
-    ax.set_xlabel("forward (m)")
-    ax.set_ylabel("up (m)")
-    ax.set_title("source body (grey) and Rigify control rig's DEF bones (blue), evaluated; feet red")
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    drawn = [(segments(source, [b.name for b in source.data.bones], f), segments(rig, deform, f),
+              segments(rig, ["DEF-foot.L", "DEF-toe.L", "DEF-foot.R", "DEF-toe.R"], f)[0], f) for f in frames]
+    points = np.concatenate([np.concatenate(s + r) for s, r, _, _ in drawn])
+    low, high = points.min(axis=0) - 0.1, points.max(axis=0) + 0.1
+    scale = 300.0  # pixels per metre
+    size = np.ceil((high - low) * scale).astype(int)
+    image = np.full((size[1] + 30, size[0], 3), 255, np.uint8)
+
+    def px(p):
+        return int((p[0] - low[0]) * scale), int((high[1] - p[1]) * scale)
+
+    for src, dst, feet, frame in drawn:
+        for (heads, tails), colour, width in ((src, (150, 150, 150), 3), (dst, (200, 90, 20), 1)):
+            for a, b in zip(heads, tails, strict=True):
+                cv2.line(image, px(a), px(b), colour, width, cv2.LINE_AA)
+        for p in feet:
+            cv2.circle(image, px(p), 3, (0, 0, 230), -1, cv2.LINE_AA)
+        cv2.putText(image, f"frame {frame}", (px(feet[0])[0] - 30, size[1] + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(image, "grey: source body   blue: Rigify DEF bones driven by the baked controls   red: DEF feet",
+                (10, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(png), image)
 
 
 def main(argv: list[str] | None = None) -> int:
