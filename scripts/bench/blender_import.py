@@ -124,9 +124,10 @@ def fbx_sizes(motion, rig_path: Path, folder: Path) -> dict[str, float]:
     return sizes
 
 
-def render_side_view(motion, rig_path: Path, png: Path, frames=(1, 120, 240, 360, 480)) -> None:
-    """Side view (right: forward, up: up) of the source body's bones and the control rig's DEF bones, as
-    Blender evaluates them after the Controls bake, at `frames`: source grey, rig blue, DEF feet red."""
+def render_side_view(motion, rig_path: Path, png: Path, frames=(1, 200, 400, 600, 800)) -> None:
+    """Side view (right: forward, up: up) at `frames`, one column each: the source body's bones (grey, left)
+    and the control rig's DEF bones as Blender evaluates them after the Controls bake (blue, right), each
+    about its own pelvis; DEF feet red, the ground line at height 0."""
     import bpy
     import cv2
     import numpy as np
@@ -146,27 +147,29 @@ def render_side_view(motion, rig_path: Path, png: Path, frames=(1, 120, 240, 360
 
     deform = [b.name for b in rig.data.bones if b.use_deform and not b.name.startswith(("DEF-f_", "DEF-palm",
                                                                                         "DEF-breast"))]
-    drawn = [(segments(source, [b.name for b in source.data.bones], f), segments(rig, deform, f),
-              segments(rig, ["DEF-foot.L", "DEF-toe.L", "DEF-foot.R", "DEF-toe.R"], f)[0], f) for f in frames]
-    points = np.concatenate([np.concatenate(s + r) for s, r, _, _ in drawn])
-    low, high = points.min(axis=0) - 0.1, points.max(axis=0) + 0.1
-    scale = 300.0  # pixels per metre
-    size = np.ceil((high - low) * scale).astype(int)
-    image = np.full((size[1] + 30, size[0], 3), 255, np.uint8)
+    feet = ["DEF-foot.L", "DEF-toe.L", "DEF-foot.R", "DEF-toe.R"]
+    scale, column = 220.0, 2.0  # pixels per metre, metres per frame column
+    width, height = int(column * len(frames) * scale), int(2.3 * scale)
+    image = np.full((height, width, 3), 255, np.uint8)
 
-    def px(p):
-        return int((p[0] - low[0]) * scale), int((high[1] - p[1]) * scale)
+    def px(p, shift):
+        return int((p[0] + shift) * scale), int((2.1 - p[1]) * scale)
 
-    for src, dst, feet, frame in drawn:
-        for (heads, tails), colour, width in ((src, (150, 150, 150), 3), (dst, (200, 90, 20), 1)):
+    for k, frame in enumerate(frames):
+        for obj, names, colour, width_px, offset in ((source, [b.name for b in source.data.bones], (150, 150, 150), 3,
+                                                      0.5), (rig, deform, (200, 90, 20), 1, 1.4)):
+            heads, tails = segments(obj, names, frame)
+            shift = k * column + offset - heads[0, 0]
             for a, b in zip(heads, tails, strict=True):
-                cv2.line(image, px(a), px(b), colour, width, cv2.LINE_AA)
-        for p in feet:
-            cv2.circle(image, px(p), 3, (0, 0, 230), -1, cv2.LINE_AA)
-        cv2.putText(image, f"frame {frame}", (px(feet[0])[0] - 30, size[1] + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(image, "grey: source body   blue: Rigify DEF bones driven by the baked controls   red: DEF feet",
-                (10, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+                cv2.line(image, px(a, shift), px(b, shift), colour, width_px, cv2.LINE_AA)
+            if obj is rig:
+                for p in segments(rig, feet, frame)[0]:
+                    cv2.circle(image, px(p, shift), 3, (0, 0, 230), -1, cv2.LINE_AA)
+        cv2.putText(image, f"frame {frame}", (int((k * column + 0.6) * scale), height - 12),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.line(image, (0, int(2.1 * scale)), (width, int(2.1 * scale)), (0, 160, 0), 1)
+    cv2.putText(image, "grey: source body   blue: Rigify DEF bones driven by its baked controls (evaluated)   "
+                "red: DEF feet   green: height 0", (10, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(png), image)
 
 
@@ -194,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             sizes = fbx_sizes(long_motion(args.fbx_frames), rig, Path(temp))
             if args.render:
-                render_side_view(long_motion(600), rig, args.render)
+                render_side_view(long_motion(994), rig, args.render)
         finally:
             bpy.ops.wm.read_factory_settings(use_empty=True)
             blender_addon.unregister()
