@@ -1,7 +1,7 @@
 """Bake a motion onto Rigify's control rig: its FK and IK controls, so the animator edits the result with
 the rig's own controls and the rig's own constraints drive the deform bones while it plays.
 
-Each control C follows the deform bone it drives (`RIGIFY_CONTROLS`, `DEF-x` for `x_fk`), rigidly, with
+Each control C follows the deform bone it drives (`rigify_controls`: `DEF-x` for `x_fk`), rigidly, with
 their rest offset: C(t) = D(t) D_rest^-1 C_rest, armature space. Its channels then come from its
 Blender parent P's pose: basis = (P_rest^-1 C_rest)^-1 P(t)^-1 C(t). Rigify's parents are mechanism
 bones (MCH-thigh_parent.L, MCH-ROT-neck, ...) whose pose follows other controls through constraints;

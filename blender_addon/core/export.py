@@ -93,9 +93,13 @@ def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: str
                 raise PlantedError(f"Blender's FBX exporter did not finish writing {target}.")
     finally:
         scene.frame_start, scene.frame_end = frame_range
-    bones = sum(b.use_deform for b in armature.data.bones) if deform_only else len(armature.data.bones)
-    return (f"Wrote {target}: {armature.name}, {bones} {'deform ' if deform_only else ''}bones, {len(meshes)} "
-            f"mesh(es), frames {start}-{end} at {timing.scene_fps(scene):g} fps, {_size(target)}")
+    if deform_only:
+        deform = sum(b.use_deform for b in armature.data.bones)
+        bones = f"{len(bake_bone_names(armature))} bones ({deform} deform bones and the bones they hang from)"
+    else:
+        bones = f"all {len(armature.data.bones)} bones"
+    return (f"Wrote {target}: {armature.name}, {bones}, {len(meshes)} mesh(es), frames {start}-{end} at "
+            f"{timing.scene_fps(scene):g} fps, {_size(target)}")
 
 
 def _size(path: Path) -> str:
