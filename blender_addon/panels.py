@@ -84,7 +84,10 @@ class VIEW3D_PT_planted_retarget(_PlantedPanel, bpy.types.Panel):
         col.prop(settings, "flat_feet")
         col.prop(settings, "blend_seconds")
         col.prop(settings, "contact_sensitivity", slider=True)
-        layout.prop(settings, "drive_deform_bones")
+        layout.prop(settings, "bake_onto")
+        row = layout.row()
+        row.enabled = settings.bake_onto == "DEFORM"
+        row.prop(settings, "drive_deform_bones")
         layout.operator(PLANTED_OT_retarget.bl_idname, icon="ARMATURE_DATA")
 
 
@@ -93,6 +96,7 @@ class VIEW3D_PT_planted_export(_PlantedPanel, bpy.types.Panel):
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
+        self.layout.prop(context.scene.planted, "export_bones")
         row = self.layout.row(align=True)
         row.operator(PLANTED_OT_export_fbx.bl_idname, icon="EXPORT")
         row.operator(PLANTED_OT_export_bvh.bl_idname, icon="EXPORT")

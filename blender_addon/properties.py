@@ -118,11 +118,33 @@ class PLANTED_PG_settings(bpy.types.PropertyGroup):
         name="Blend time", description="Time over which a foot eases onto its pin and off again",
         min=0.0, max=1.0, default=0.1, subtype="TIME_ABSOLUTE", unit="TIME_ABSOLUTE",
     )
+    bake_onto: EnumProperty(
+        name="Bake onto",
+        description="Which bones of the target receive the keys",
+        items=(
+            ("CONTROLS", "Controls", "A Rigify rig's FK and IK controls (legs on IK, arms on FK): edit the result "
+             "with the rig's own controls. Other rigs get their deform bones"),
+            ("DEFORM", "Deform bones", "The deform bones only (what a game engine reads)"),
+        ),
+        default="CONTROLS",
+    )
     drive_deform_bones: BoolProperty(
         name="Drive deform bones",
-        description="Mute constraints on the baked bones so the keys drive them (rigs like Rigify's "
-        "otherwise make deform bones follow their controls)",
+        description="With Bake onto Deform bones: the new action turns off the constraints on the baked bones so "
+        "the keys drive them; off: the rig's controls are keyed too, and its constraints follow them",
         default=True,
+    )
+
+    # Export
+    export_bones: EnumProperty(
+        name="Bones",
+        description="Which bones the FBX or BVH file holds",
+        items=(
+            ("DEFORM", "Deform bones only", "The bones that move the mesh, with their motion as it plays (for "
+             "game engines)"),
+            ("ALL", "All bones", "Every bone of the rig, controls and mechanism included"),
+        ),
+        default="DEFORM",
     )
 
 

@@ -89,7 +89,9 @@ def test_retarget_keeps_planted_feet_still_on_the_target(rig, rigify_file, smpl_
     source = _source(smpl_walk)
     bone_map, unmapped = retarget_core.detect_bone_map(target)
     assert bone_map.rig == rig and not unmapped
-    outcome = retarget_core.retarget_onto(bpy.context, source, target, bone_map, retarget_core.RetargetOptions())
+    # Onto the deform bones (the game-export bake); tests/test_blender_control_rig.py bakes onto the controls.
+    options = retarget_core.RetargetOptions(bake_onto="DEFORM")
+    outcome = retarget_core.retarget_onto(bpy.context, source, target, bone_map, options)
     assert outcome.planted.any(axis=0).all()  # every heel and toe gets planted in a walk
     fs, positions = _check_planted_feet(target, outcome, bone_map)
     assert fs < 1.0, f"FS {fs:.3f} mm on {rig}"

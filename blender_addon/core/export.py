@@ -67,8 +67,9 @@ def _selected(context: bpy.types.Context, objects: list[bpy.types.Object]):
         layer.objects.active = active
 
 
-def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: str) -> str:
-    """Write `armature`, the meshes it deforms, and its action to `path` (.fbx). Returns a report line."""
+def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: str, deform_only: bool = True) -> str:
+    """Write `armature`, the meshes it deforms, and its action to `path` (.fbx); `deform_only`: only its
+    deform bones (their motion as Blender evaluates it), else every bone. Returns a report line."""
     target = _check_target(path, ".fbx", armature.name)
     action = _action_of(armature)
     meshes = [o for o in armature.children if o.type == "MESH"]
@@ -83,7 +84,7 @@ def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: str
                 object_types={"ARMATURE", "MESH"}, global_scale=1.0, apply_unit_scale=True,
                 apply_scale_options="FBX_SCALE_UNITS", axis_forward="-Z", axis_up="Y",
                 add_leaf_bones=False, primary_bone_axis="Y", secondary_bone_axis="X",
-                armature_nodetype="NULL", use_armature_deform_only=False,
+                armature_nodetype="NULL", use_armature_deform_only=deform_only,
                 bake_anim=True, bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False,
                 bake_anim_use_all_actions=False, bake_anim_force_startend_keying=True, bake_anim_step=1.0,
                 bake_anim_simplify_factor=0.0, use_mesh_modifiers=False, path_mode="AUTO",
@@ -92,19 +93,29 @@ def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: str
                 raise PlantedError(f"Blender's FBX exporter did not finish writing {target}.")
     finally:
         scene.frame_start, scene.frame_end = frame_range
-    return (f"Wrote {target}: {armature.name}, {len(meshes)} mesh(es), frames {start}-{end} at "
-            f"{timing.scene_fps(scene):g} fps")
+    if deform_only:
+        deform = sum(b.use_deform for b in armature.data.bones)
+        bones = f"{len(bake_bone_names(armature))} bones ({deform} deform bones and the bones they hang from)"
+    else:
+        bones = f"all {len(armature.data.bones)} bones"
+    return (f"Wrote {target}: {armature.name}, {bones}, {len(meshes)} mesh(es), frames {start}-{end} at "
+            f"{timing.scene_fps(scene):g} fps, {_size(target)}")
 
 
-def export_bvh(context: bpy.types.Context, armature: bpy.types.Object, path: str) -> str:
-    """Write `armature`'s action to `path` (.bvh) with the engine's BVH writer. Returns a report line."""
+def _size(path: Path) -> str:
+    return f"{path.stat().st_size / 1e6:.1f} MB"
+
+
+def export_bvh(context: bpy.types.Context, armature: bpy.types.Object, path: str, deform_only: bool = True) -> str:
+    """Write `armature`'s action to `path` (.bvh) with the engine's BVH writer: its deform bones and their
+    ancestors (`deform_only`), else every bone. Returns a report line."""
     from engine.motion.bvh import write_bvh
 
     target = _check_target(path, ".bvh", armature.name)
     # The deform bones and their ancestors: the skeleton a game or DCC tool wants (all of a simple rig),
     # as Blender evaluates it on every frame of the action.
     start, end = keyframes.action_frame_range(_action_of(armature))
-    rig = rig_from_armature(armature, bake_bone_names(armature))
+    rig = rig_from_armature(armature, bake_bone_names(armature) if deform_only else None)
     motion = sample_motion(armature, rig, np.arange(start, end + 1), context.scene)
     write_bvh(motion, target)  # the writer converts bone frames to BVH's and writes atomically
     return (f"Wrote {target}: {motion.skeleton.num_joints} joints, frames {start}-{end} "

@@ -1,12 +1,16 @@
 """Retarget in Blender: read the source armature's motion, run the engine's retarget and foot-pinning IK on
 the target rig's skeleton, and bake the result into a new action on the target.
 
-Bones are baked as pose channels of the target's deform bones (and their ancestors). Rigs whose deform
-bones follow control bones through constraints (Rigify's DEF- bones copy its ORG/tweak bones) would
-ignore those keys: with `drive_deform_bones` the new action keys the influence of those constraints to 0,
-so while it plays the baked deform skeleton moves the mesh exactly as the engine computed (what game
-export needs). The constraints themselves (mute, influence setting) are never edited, and the action the
-rig had before is kept with a fake user (core.safekeeping); a failed bake leaves the rig as it was.
+The engine solves on the target's deform skeleton. Onto a Rigify rig with Bake onto = Controls (the
+default there) the result is keyed on its FK and IK controls (core.control_rig) and the rig's own
+constraints drive its deform bones while it plays. Otherwise bones are baked as pose channels of the
+deform bones (and their ancestors). Rigs whose deform bones follow control bones through constraints
+(Rigify's DEF- bones copy its ORG/tweak bones) would ignore those keys: with `drive_deform_bones` the new
+action keys the influence of those constraints to 0, so while it plays the baked deform skeleton moves
+the mesh exactly as the engine computed (what game export needs); without it the constraints move the
+deform bones, so a Rigify rig's controls are keyed instead (as with Controls). The constraints
+themselves (mute, influence setting) are never edited, and the action the rig had before is kept with a
+fake user (core.safekeeping); a failed bake leaves the rig as it was.
 """
 
 from __future__ import annotations
@@ -21,20 +25,22 @@ from engine.errors import PlantedError
 from engine.motion.motion import Contacts, Motion
 from engine.retarget.bonemap import BoneMap
 
-from . import body, keyframes, markers, rig, safekeeping
+from . import body, control_rig, keyframes, markers, rig, safekeeping
 
 
 @dataclass(frozen=True)
 class RetargetOptions:
     """foot_lock: pin planted feet on the target; flat_feet: planted feet lie flat; blend_seconds: pinning
     fades in/out over this long; contact_sensitivity in [0, 1]: how readily a foot counts as planted;
-    drive_deform_bones: mute constraints on the baked bones."""
+    drive_deform_bones: key the constraints on baked deform bones off; bake_onto: "CONTROLS" (a Rigify rig's
+    FK/IK controls; other rigs get their deform bones) or "DEFORM"."""
 
     foot_lock: bool = True
     flat_feet: bool = False
     blend_seconds: float = 0.1
     contact_sensitivity: float = 0.5
     drive_deform_bones: bool = True
+    bake_onto: str = "CONTROLS"
 
 
 def lock_settings(contact_sensitivity: float, flat_feet: bool, blend_seconds: float):
@@ -57,13 +63,18 @@ class RetargetOutcome:
     fs_after_mm: float | None
     constraints_off: int
     frames: int
-    planted: np.ndarray | None = None  # (T, 4) the engine's planted heel/toe frames (left heel, toe, right ...)
+    planted: np.ndarray | None = None  # (T, 4) the source's planted heel/toe frames (left heel, toe, right ...)
     kept_action: str | None = None
+    controls: int = 0  # controls keyed (Rigify's FK and IK controls), 0 for a deform-bone bake
 
     def summary(self, target: str) -> str:
         line = f"Baked {self.frames} frames onto '{target}' as the new action '{self.action}'"
+        if self.controls:
+            line += f" on {self.controls} of its controls (legs on IK, arms on FK)"
         if self.fs_before_mm is not None and self.fs_after_mm is not None:
-            line += f"; foot sliding {self.fs_before_mm:.2f} mm -> {self.fs_after_mm:.2f} mm"
+            planted = None if self.planted is None else int(self.planted.any(axis=1).sum())
+            over = "" if planted is None else f" over the source's {planted} planted frames"
+            line += f"; foot sliding{over} {self.fs_before_mm:.2f} mm -> {self.fs_after_mm:.2f} mm"
         if self.constraints_off:
             line += (f"; it keys the influence of {self.constraints_off} constraints on the baked bones to 0 "
                      "(the constraints themselves are unchanged)")
@@ -146,19 +157,29 @@ def retarget_onto(
     result = engine_retarget(motion, solved, bone_map, options)
     start, _ = keyframes.action_frame_range(source.animation_data.action)
     kept = target.animation_data.action if target.animation_data is not None else None
-    with safekeeping.restored_on_failure(target, baked):
-        _reset_pose(target, baked)
-        action = body.write_motion(target, solved, result.motion, f"{target.name} {source.name}", start)
+    has_controls = control_rig.is_control_rig(target)
+    # With Drive deform bones off the rig's constraints move its deform bones: only keys on its controls play.
+    onto_controls = has_controls and (options.bake_onto == "CONTROLS" or not options.drive_deform_bones)
+    drive = options.drive_deform_bones and not onto_controls
+    posed = tuple(b.name for b in target.pose.bones) if has_controls else baked
+    name = f"{target.name} {source.name}"
+    with safekeeping.restored_on_failure(target, posed):
+        _reset_pose(target, posed)
+        controls = 0
+        if onto_controls:
+            action = keyframes.new_action(target, name)
+            controls = len(control_rig.bake_controls(target, action, solved, result.motion, start).controls)
+        else:
+            action = body.write_motion(target, solved, result.motion, name, start)
         planted = None
         if result.report is not None:
             planted = np.asarray(result.report.planted, dtype=bool)
             feet = np.stack([planted[:, 0] | planted[:, 1], planted[:, 2] | planted[:, 3]], axis=1)
             markers.write_contact_curves(target, action, feet.astype(np.float32), start)
-        off = _key_constraints_off(target, action, baked, start) if options.drive_deform_bones else 0
+        off = _key_constraints_off(target, action, baked, start) if drive else 0
     kept_name = safekeeping.keep_action(kept if kept is not action else None)
-    return RetargetOutcome(
-        action.name, result.fs_before_mm, result.fs_after_mm, off, result.motion.num_frames, planted, kept_name
-    )
+    return RetargetOutcome(action.name, result.fs_before_mm, result.fs_after_mm, off, result.motion.num_frames,
+                           planted, kept_name, controls)
 
 
 @dataclass(frozen=True)

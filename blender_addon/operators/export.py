@@ -21,13 +21,14 @@ def _armature(context) -> bpy.types.Object:
 
 class _ExportArmature(ExportHelper):
     """What both exports share: the file browser and the run. A subclass sets `export` to its format's
-    core function, export(context, armature, path) -> report line."""
+    core function, export(context, armature, path, deform_only) -> report line."""
 
     bl_options = {"REGISTER"}
 
     def execute(self, context):
         ensure_object_mode(context)
-        return run_reported(self, lambda: self.export(context, _armature(context), self.filepath))
+        deform_only = context.scene.planted.export_bones == "DEFORM"
+        return run_reported(self, lambda: self.export(context, _armature(context), self.filepath, deform_only))
 
 
 class PLANTED_OT_export_fbx(bpy.types.Operator, _ExportArmature):

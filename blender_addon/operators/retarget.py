@@ -110,7 +110,7 @@ class PLANTED_OT_retarget(bpy.types.Operator):
             options = retarget_core.RetargetOptions(
                 foot_lock=settings.retarget_foot_lock, flat_feet=settings.flat_feet,
                 blend_seconds=settings.blend_seconds, contact_sensitivity=settings.contact_sensitivity,
-                drive_deform_bones=settings.drive_deform_bones,
+                drive_deform_bones=settings.drive_deform_bones, bake_onto=settings.bake_onto,
             )
             outcome = retarget_core.retarget_onto(context, source, target, bone_map, options)
             return outcome.summary(target.name)
