@@ -117,7 +117,9 @@ def process(video: Path, args: argparse.Namespace) -> Row:
     row.frames = result.num_frames
 
     bone_map = load_bone_map(args.bone_map) if args.bone_map else retarget_core.detect_bone_map(target)[0]
-    options = retarget_core.RetargetOptions(foot_lock=not args.no_foot_lock)
+    # deform bones: what a pipeline's FBX/BVH feeds a game engine (a Rigify control bake's stretched IK legs
+    # come back sheared through FBX)
+    options = retarget_core.RetargetOptions(foot_lock=not args.no_foot_lock, bake_onto="DEFORM")
     outcome = retarget_core.retarget_onto(bpy.context, source, target, bone_map, options)
     if outcome.planted is not None:
         row.planted_share = float(outcome.planted.any(axis=1).mean())
