@@ -146,9 +146,14 @@ def train(run: RunConfig, out: str | pathlib.Path, resume: dict | None = None, p
     mixer = build_mixer(run, body)
     features = None
     if settings.cache_trunk_features:
+        from tqdm import tqdm
+
         from training.feature_cache import cache_features
 
-        features = cache_features(net, mixer.sources, device)
+        total = sum(len(source) for source in mixer.sources.values())
+        with tqdm(total=total, unit="example", desc="caching trunk features",
+                  disable=not (progress and info.is_main)) as caching:
+            features = cache_features(net, mixer.sources, device, progress=caching.update)
     batches = StepBatches(mixer, settings.batch_size, run.config.body.keypoint_names, info.rank,
                           info.world_size, settings.steps, features)
     image_size = (run.config.model.image_height, run.config.model.image_width)
