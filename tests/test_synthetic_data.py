@@ -179,3 +179,17 @@ def test_a_sequence_is_one_person_filmed_by_one_camera(body, context):
     for f in frames:  # each crop frames the person
         visible = f.keypoints_2d[:, 2] > 0
         assert visible.mean() > 0.95
+
+
+def test_the_crop_affine_maps_the_full_view_onto_the_crop(source):
+    """The stored affine takes the virtual camera's full-image projection to the crop's 2D labels."""
+    example = source[7]
+    rng = np.random.default_rng((source.seed, 7))
+    posed, _ = source.posed_body(rng)
+    from training.data.synthetic.camera import sample_camera
+
+    camera = sample_camera(rng, posed.keypoints, 192, 256, source.settings.camera)
+    points = camera.to_camera(posed.keypoints)
+    full = points[:, :2] / points[:, 2:3] * camera.focal
+    mapped = full @ example.affine[:, :2].T + example.affine[:, 2]
+    assert np.abs(mapped - example.keypoints_2d[:, :2]).max() < 1e-3

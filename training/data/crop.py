@@ -20,7 +20,7 @@ and the contact vertices' halves (the body model's soles, left first, mirror ima
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -193,6 +193,7 @@ def crop_example(image: np.ndarray, center: np.ndarray, height: float, *, source
         contact = np.asarray(contact, np.float32)
         labels.update(contact=flip_contact(contact) if flip else contact, has_contact=bool(has_contact))
     example = Example(image=warp_image(image, affine, size), source=source, key=key, weight=float(weight), **labels)
+    example = replace(example, affine=np.asarray(affine, np.float32))
     return CroppedExample(example=example, affine=affine, rotation=float(rotation), flipped=bool(flip))
 
 

@@ -15,6 +15,8 @@ list of them into the tensors the network and `training.losses` take. Fields and
 - contact (Vc,) in {0, 1} per contact vertex (the body model's soles, left first); has_contact.
 - cam (3,): the weak-perspective camera (s, tx, ty) that maps the camera-frame body into crop coordinates
   (training.geometry), where known (synthetic); has_cam.
+- affine (2, 3): the crop's affine, full-image pixels -> crop pixels, where known (None otherwise); for a
+  synthetic render the "full image" is its virtual camera's, principal point at (0, 0).
 - weight: the example's weight in every loss term (pseudo-labels carry their confidence here).
 - source: the dataset or generator name; key: an identifier unique within the source (clip and frame,
   image name), so that a held-out list can be checked.
@@ -53,6 +55,7 @@ class Example:
     cam: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
     has_cam: bool = False
     weight: float = 1.0
+    affine: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:

@@ -5,6 +5,7 @@ A shard is one .npz file (written atomically, read with allow_pickle=False) of N
     keypoints_2d (N, K, 3), keypoints_3d (N, K, 4)        as training.data.example.Example has them
     pose_rotmat (N, 24, 3, 3), has_pose (N,), betas (N, 10), has_betas (N,), cam (N, 3), has_cam (N,), weight (N,)
     contact (N, Vc), contact_present (N,), has_contact (N,)   zeros and False where an example had none
+    affine (N, 2, 3), affine_present (N,)                   the crop's affine, where known
     source (N,), key (N,)                                   strings
     format ()                                                "planted-shard-1"
 `ShardDataset(paths)` is a Sequence of Examples over one or more shards (each shard read once, on first use).
@@ -51,12 +52,13 @@ def decode_jpeg(data: np.ndarray) -> np.ndarray:
 def write_shard(path: str | os.PathLike, examples: Iterable[Example], progress=None) -> pathlib.Path:
     """Write examples to one shard file; progress(done) is called after each example (e.g. a tqdm update)."""
     columns: dict[str, list] = {name: [] for name in _ARRAYS}
-    images, contact, present, sources, keys = [], [], [], [], []
+    images, contact, present, sources, keys, affines = [], [], [], [], [], []
     for example in examples:
         images.append(encode_jpeg(example.image))
         for name in _ARRAYS:
             columns[name].append(getattr(example, name))
         present.append(example.contact is not None)
+        affines.append(example.affine)
         contact.append(example.contact)
         sources.append(example.source)
         keys.append(example.key)
@@ -73,6 +75,8 @@ def write_shard(path: str | os.PathLike, examples: Iterable[Example], progress=N
     arrays = {name: np.asarray(values) for name, values in columns.items()}
     arrays.update(images_jpeg=np.concatenate(images), image_offsets=offsets, contact=contact_array,
                   contact_present=np.array(present), source=np.array(sources), key=np.array(keys),
+                  affine=np.stack([np.zeros((2, 3), np.float32) if a is None else a for a in affines]),
+                  affine_present=np.array([a is not None for a in affines]),
                   format=np.array(SHARD_FORMAT))
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,5 +149,7 @@ class ShardDataset(Sequence):
             values[flag] = bool(values[flag])
         values["weight"] = float(values["weight"])
         contact = data["contact"][row] if data["contact_present"][row] else None
+        present = "affine_present" in data and data["affine_present"][row]
         return Example(image=decode_jpeg(data["images_jpeg"][start:end]), source=str(data["source"][row]),
-                       key=str(data["key"][row]), contact=contact, **values)
+                       key=str(data["key"][row]), contact=contact, affine=data["affine"][row] if present else None,
+                       **values)

@@ -33,13 +33,21 @@ class CameraRanges:
 
 @dataclass(frozen=True, eq=False)
 class Camera:
-    """rotation (3, 3) and translation (3,): world -> camera; intrinsics: of the crop (width x height px)."""
+    """rotation (3, 3) and translation (3,): world -> camera; intrinsics: of the crop (width x height px);
+    focal: of the camera's full (virtual) image, principal point at (0, 0), which the crop is cut from."""
 
     rotation: np.ndarray
     translation: np.ndarray
     intrinsics: Intrinsics
     width: int
     height: int
+    focal: float = 0.0
+
+    @property
+    def crop_affine(self) -> np.ndarray:
+        """(2, 3) full-image px -> crop px."""
+        scale = self.intrinsics.fx / self.focal
+        return np.array([[scale, 0.0, self.intrinsics.cx], [0.0, scale, self.intrinsics.cy]])
 
     def to_camera(self, points: np.ndarray) -> np.ndarray:
         """(..., 3) world metres -> camera frame metres."""
@@ -95,4 +103,4 @@ def sample_camera(rng: np.random.Generator, keypoints_world: np.ndarray, width: 
     points = keypoints_world @ rotation.T + translation
     jitter = rng.uniform(-ranges.centre_jitter, ranges.centre_jitter, 2)
     intrinsics = framing_intrinsics(points, focal, width, height, rng.uniform(*ranges.margin), jitter)
-    return Camera(rotation, translation, intrinsics, width, height)
+    return Camera(rotation, translation, intrinsics, width, height, focal)

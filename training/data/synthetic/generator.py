@@ -216,7 +216,7 @@ class SyntheticSource(Sequence):
                        pose_rotmat=labels["pose_rotmat"], has_pose=True,
                        betas=posed.betas.astype(np.float32), has_betas=True,
                        contact=posed.contact.astype(np.float32), has_contact=True,
-                       cam=labels["cam"], has_cam=True)
+                       cam=labels["cam"], has_cam=True, affine=camera.crop_affine.astype(np.float32))
 
     def sequence(self, clip_index: int, start: int, length: int, stride: int = 1, seed: int = 0) -> list[Example]:
         """Consecutive frames of one clip as a fixed camera films them, one person and scene throughout, each
@@ -241,6 +241,6 @@ class SyntheticSource(Sequence):
         for frame, body in zip(frames, posed, strict=True):
             in_camera = body.keypoints @ rotation.T + translation
             intrinsics = framing_intrinsics(in_camera, focal, s.width, s.height, 1.25, np.zeros(2))
-            camera = Camera(rotation, translation, intrinsics, s.width, s.height)
+            camera = Camera(rotation, translation, intrinsics, s.width, s.height, focal)
             examples.append(self.render_example(rng, body, camera, scene, f"{clip.name}:{frame}"))
         return examples
