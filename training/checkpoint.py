@@ -19,6 +19,22 @@ from training.config import Config
 from training.model.network import PlantedNet
 
 
+def read_torch_dict(path: str | os.PathLike, named: str = "") -> dict:
+    """A torch file's dict, read without running pickled code; PlantedError when it is missing or unreadable.
+    named: how the user gave the file (e.g. "--resume PATH"), for the message; the path by default."""
+    path = pathlib.Path(path)
+    named = named or str(path)
+    if not path.is_file():
+        raise PlantedError(f"{named} does not exist: pass a .pt file written by training")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for a corrupt or foreign file
+        raise PlantedError(f"{named} is not a readable torch checkpoint ({str(err)[:200]})") from None
+    if not isinstance(raw, dict):
+        raise PlantedError(f"{named} holds no dict of weights: not a Planted checkpoint")
+    return raw
+
+
 def build_network(config: Config, trunk_plan: dict | None = None) -> PlantedNet:
     """The network of `config`; a hybrid one's trunk from `trunk_plan` (a checkpoint's) or engine/assets."""
     return PlantedNet(**asdict(config.model), trunk_plan=trunk_plan)
@@ -38,14 +54,8 @@ def save_checkpoint(path: str | os.PathLike, net: PlantedNet, config: Config) ->
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[PlantedNet, Config]:
     """Rebuild the network from a checkpoint; PlantedError when the file is missing or not ours."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise PlantedError(f"checkpoint {path} does not exist: pass the .pt file written by training")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for a corrupt or foreign file
-        raise PlantedError(f"{path} is not a readable torch checkpoint ({err})") from None
-    if not isinstance(raw, dict) or "config" not in raw or "model" not in raw:
+    raw = read_torch_dict(path, f"checkpoint {path}")
+    if "config" not in raw or "model" not in raw:
         raise PlantedError(f"{path} is not a Planted checkpoint: expected keys 'config' and 'model'")
     config = Config.from_dict(raw["config"])
     net = build_network(config, raw.get("trunk_plan"))

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from engine.atomic import atomic_path
 from engine.errors import PlantedError
 from training.body import BodyModel
-from training.checkpoint import build_network
+from training.checkpoint import build_network, read_torch_dict
 from training.distributed import (
     DistInfo,
     barrier,
@@ -94,14 +94,8 @@ def save_training_checkpoint(path: pathlib.Path, net, run: RunConfig, optimizer,
 
 
 def read_training_checkpoint(path: str | pathlib.Path) -> dict:
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise PlantedError(f"--resume {path} does not exist: pass a .pt file from a run's checkpoints folder")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for a corrupt or foreign file
-        raise PlantedError(f"--resume {path} is not a readable torch checkpoint ({str(err)[:200]})") from None
-    if not isinstance(raw, dict) or "state" not in raw or "run" not in raw:
+    raw = read_torch_dict(path, f"--resume {path}")
+    if "state" not in raw or "run" not in raw:
         raise PlantedError(f"--resume {path} holds weights only (no optimiser state): it cannot be resumed")
     return raw
 

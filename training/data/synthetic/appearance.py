@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import pathlib
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -161,14 +160,3 @@ def sample_background(rng: np.random.Generator, height: int, width: int, photo_p
     if photos and rng.random() < photo_probability:
         return photo_crop(rng, photos[int(rng.integers(len(photos)))], height, width)
     return procedural_background(rng, height, width)
-
-
-@dataclass(frozen=True)
-class Degradation:
-    """Camera-like damage applied after compositing: probabilities and ranges."""
-
-    occluder_probability: float = 0.3
-    blur_probability: float = 0.3
-    noise_probability: float = 0.4
-    jpeg_probability: float = 0.5
-    jpeg_quality: tuple[int, int] = (35, 95)

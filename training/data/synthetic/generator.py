@@ -8,7 +8,7 @@ evaluation set can all be rebuilt from a seed. Each example:
 2. the posed mesh (engine LBS) and its superset keypoints; Eq. 4 contact labels of the shape over the clip;
 3. a camera (camera.py) and the crop that frames the person; the mesh drawn by the rasteriser (raster.py)
    with clothes-like colours and a light (appearance.py), over a background photo or a procedural one;
-4. occluders, blur, noise and JPEG (appearance.Degradation);
+4. occluders, blur, noise and JPEG (training.data.augment's photometric steps, SYNTHETIC_DAMAGE);
 5. labels, all computed from the same numbers: front keypoints (crop pixels, confidence 0 outside the
    crop), 3D keypoints (camera frame), SMPL rotations with the root relative to the camera, betas,
    per-vertex contacts and the weak-perspective camera fitted to the projection (training.geometry).
@@ -23,19 +23,20 @@ import numpy as np
 
 from engine.body.model import BodyModel
 from engine.errors import PlantedError
+from training.data.augment import AugmentConfig, augment_pixels, draw_params
 from training.data.example import Example
-from training.data.synthetic.appearance import (
-    Degradation,
-    sample_appearance,
-    sample_background,
-    sample_light,
-    vertex_parts,
-)
+from training.data.synthetic.appearance import sample_appearance, sample_background, sample_light, vertex_parts
 from training.data.synthetic.camera import Camera, CameraRanges, framing_intrinsics, sample_camera, sample_view
 from training.data.synthetic.clips import Clip, load_clips, mirrored, with_upper_body_noise
 from training.data.synthetic.posing import ContactCache, PosedBody, pose_frame
 from training.data.synthetic.raster import Light, MeshAppearance
 from training.geometry import CROP_SCALE_PX
+
+# Camera-like damage after compositing (training.data.augment's photometric steps; the geometry is the
+# camera's already): occluders cut from the image itself, blur, sensor noise, JPEG, slight colour gains.
+SYNTHETIC_DAMAGE = AugmentConfig(scale_factor=0.0, rotation_p=0.0, flip_p=0.0, colour=0.1, occluder_p=0.3,
+                                 max_occluders=1, occluder_size=(0.15, 0.4), blur_p=0.3, noise_p=0.4,
+                                 noise_sigma=(2.0, 10.0), jpeg_p=0.5, jpeg_quality=(35, 95))
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +60,7 @@ class SyntheticSettings:
     mirror_probability: float = 0.5
     joint_noise_deg: float = 4.0
     camera: CameraRanges = field(default_factory=CameraRanges)
-    degradation: Degradation = field(default_factory=Degradation)
+    degradation: AugmentConfig = SYNTHETIC_DAMAGE
 
 
 def weak_perspective_fit(points_body: np.ndarray, crop_coords: np.ndarray) -> np.ndarray:
@@ -95,42 +96,9 @@ def camera_labels(body: BodyModel, posed: PosedBody, camera: Camera) -> dict[str
 
 
 
-def degrade(rng: np.random.Generator, image: np.ndarray, settings: Degradation) -> np.ndarray:
-    """Occluders (patches of the image itself, elsewhere), blur, sensor noise and JPEG, each by its probability."""
-    import cv2
-
-    image = image.copy()
-    height, width = image.shape[:2]
-    if rng.random() < settings.occluder_probability:
-        h, w = (rng.uniform(0.15, 0.4, 2) * [height, width]).astype(int)
-        y, x = rng.integers(0, height - h), rng.integers(0, width - w)
-        sy, sx = rng.integers(0, height - h), rng.integers(0, width - w)
-        patch = image[sy:sy + h, sx:sx + w].copy()
-        if rng.random() < 0.5:  # an ellipse rather than a box
-            mask = np.zeros((h, w), np.uint8)
-            cv2.ellipse(mask, (w // 2, h // 2), (w // 2, h // 2), 0, 0, 360, 1, -1)
-            region = image[y:y + h, x:x + w]
-            region[mask > 0] = patch[mask > 0]
-        else:
-            image[y:y + h, x:x + w] = patch
-    if rng.random() < settings.blur_probability:
-        if rng.random() < 0.5:
-            image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.5))
-        else:  # motion blur along a random direction
-            length = int(rng.integers(3, 8))
-            kernel = np.zeros((length, length), np.float32)
-            kernel[length // 2] = 1.0 / length
-            turn = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), rng.uniform(0, 180), 1.0)
-            kernel = cv2.warpAffine(kernel, turn, (length, length))
-            image = cv2.filter2D(image, -1, kernel / max(kernel.sum(), 1e-6))
-    if rng.random() < settings.noise_probability:
-        noisy = image.astype(np.float32) + rng.normal(0, rng.uniform(2, 10), image.shape)
-        image = np.clip(noisy, 0, 255).astype(np.uint8)
-    if rng.random() < settings.jpeg_probability:
-        quality = int(rng.integers(*settings.jpeg_quality))
-        ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
-    return image
+def degrade(rng: np.random.Generator, image: np.ndarray, damage: AugmentConfig) -> np.ndarray:
+    """The photometric damage of `damage` drawn with rng, on a composited render (H, W, 3) uint8."""
+    return augment_pixels(image, draw_params(damage, rng), damage)
 
 
 def composite(render: np.ndarray, background: np.ndarray) -> np.ndarray:
