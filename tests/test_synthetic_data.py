@@ -193,3 +193,15 @@ def test_the_crop_affine_maps_the_full_view_onto_the_crop(source):
     full = points[:, :2] / points[:, 2:3] * camera.focal
     mapped = full @ example.affine[:, :2].T + example.affine[:, 2]
     assert np.abs(mapped - example.keypoints_2d[:, :2]).max() < 1e-3
+
+
+def test_a_mixed_batch_keeps_the_contact_labels_it_has(source):
+    """Synthetic examples carry contacts, photos do not: the batch keeps the former's and masks the latter."""
+    from dataclasses import replace
+
+    with_contact = source[0]
+    photo = replace(source[1], contact=None, has_contact=False)
+    batch = examples_to_batch([with_contact, photo], SUPERSET30_NAMES)
+    assert batch["has_contact"].tolist() == [True, False]
+    assert torch.equal(batch["gt_contact"][0], torch.from_numpy(with_contact.contact))
+    assert batch["gt_contact"][1].abs().sum() == 0

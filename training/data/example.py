@@ -83,7 +83,8 @@ def examples_to_batch(examples, keypoint_names) -> dict[str, torch.Tensor]:
     """A batch for the network and `training.losses.compute_loss`: `image` plus the `gt_*` / `has_*` keys.
 
     keypoint_names: the network's keypoint set (its rows are picked from the superset by name). The 2D
-    keypoints become crop coordinates. gt_contact is present only when every example has a contact array.
+    keypoints become crop coordinates. gt_contact is present when any example has a contact array (zeros and
+    has_contact False for the others).
     `weight` (B,) and `gt_cam` / `has_cam` come along for the training loop.
     """
     examples = list(examples)
@@ -104,7 +105,11 @@ def examples_to_batch(examples, keypoint_names) -> dict[str, torch.Tensor]:
         "gt_cam": stacked("cam"), "has_cam": stacked("has_cam", bool),
         "weight": stacked("weight"),
     }
-    if all(e.contact is not None for e in examples):
-        batch["gt_contact"] = stacked("contact")
-        batch["has_contact"] = stacked("has_contact", bool)
+    labelled = [e.contact for e in examples if e.contact is not None]
+    if labelled:  # a mixed batch: examples without contact labels get zeros and has_contact False
+        width = len(labelled[0])
+        batch["gt_contact"] = torch.from_numpy(np.stack([
+            np.zeros(width, np.float32) if e.contact is None else np.asarray(e.contact, np.float32)
+            for e in examples]))
+        batch["has_contact"] = torch.tensor([e.contact is not None and e.has_contact for e in examples])
     return batch
