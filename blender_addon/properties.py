@@ -52,9 +52,9 @@ class PLANTED_PG_settings(bpy.types.PropertyGroup):
         name="Estimator",
         description="What turns the person's keypoints into motion",
         items=(
-            ("fit", "Fit", "The body fitted to the keypoints over the whole clip (the default until a trained "
-             "network ships)"),
-            ("network", "Network", "The estimation network alone (the shipped one is untrained: its motion is noise)"),
+            ("fit", "Fit", "The body fitted to the keypoints over the whole clip (the most accurate today)"),
+            ("network", "Network", "The estimation network alone: fast, coarse (the shipped model is a first one, "
+             "trained on a CPU)"),
             ("network+fit", "Network + fit", "The network's poses start the fit"),
         ),
         default="fit",
