@@ -52,12 +52,12 @@ class PLANTED_PG_settings(bpy.types.PropertyGroup):
         name="Estimator",
         description="What turns the person's keypoints into motion",
         items=(
-            ("fit", "Fit", "The body fitted to the keypoints over the whole clip (the most accurate today)"),
+            ("fit", "Fit", "The body fitted to the keypoints over the whole clip, from a standing start"),
             ("network", "Network", "The estimation network alone: fast, coarse (the shipped model is a first one, "
              "trained on a CPU)"),
-            ("network+fit", "Network + fit", "The network's poses start the fit"),
+            ("network+fit", "Network + fit", "The network's poses start the fit (the most accurate today)"),
         ),
-        default="fit",
+        default="network+fit",
     )
     keypoints: EnumProperty(
         name="Keypoints",

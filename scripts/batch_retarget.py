@@ -42,7 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bone-map", type=Path, help="bone-map JSON preset (default: detected by bone names)")
     parser.add_argument("--model", type=Path,
                         help="ONNX model file for the network estimators (default: the shipped one)")
-    parser.add_argument("--estimator", choices=("fit", "network", "network+fit"), default="fit",
+    parser.add_argument("--estimator", choices=("fit", "network", "network+fit"), default="network+fit",
                         help="what turns keypoints into motion (as planted capture --estimator)")
     parser.add_argument("--keypoints", choices=("fast", "balanced", "accurate"), default="balanced")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")

@@ -40,8 +40,9 @@ def placeholder_model() -> Path:
 
 
 def planted_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `planted ...` in a subprocess with the placeholder model as PLANTED_MODEL."""
-    full_env = dict(os.environ, PLANTED_MODEL=str(placeholder_model()), **(env or {}))
+    """Run `planted ...` in a subprocess with the shipped default model (PLANTED_MODEL unset unless `env` sets it)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "PLANTED_MODEL"}
+    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
                           env=full_env, cwd=ROOT)
 

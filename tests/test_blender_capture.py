@@ -171,7 +171,7 @@ def test_motion_file_of_a_capture_imports_as_the_same_body(captured, tmp_path):
 
 
 def test_the_default_estimator_fits_the_body_in_blender():
-    """Model Default, Estimator Fit (the panel's defaults): the operator builds the fitted body, says so, and
+    """Model Default, Estimator Fit: the operator builds the fitted body, says so, and
     the fit estimator refuses a network model file in the panel's own words."""
     settings = bpy.context.scene.planted
     settings.video_path = str(CLIP)

@@ -1,4 +1,4 @@
-"""`planted capture` with its default estimator (the body fit over the keypoint stage) on real clips."""
+"""`planted capture --estimator fit` (the body fit over the keypoint stage) on real clips."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ LIMBS = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_w
 def squats(tmp_path_factory):
     out = tmp_path_factory.mktemp("fit")
     run = planted_cli("capture", str(VIDEO / "pose_squats.mp4"), "-o", str(out / "squats.npz"), "--stride", "2",
+                      "--estimator", "fit",
                       "--overlay", str(out / "overlay.mp4"), "--triview", "20:" + str(out / "tri.png"))
     return run, out
 
@@ -86,7 +87,8 @@ def test_the_fitted_body_covers_the_person(tmp_path):
 
 
 def test_model_with_the_fit_estimator_is_a_clear_error(tmp_path):
-    run = planted_cli("capture", str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--model", "x.onnx")
+    run = planted_cli("capture", str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--model", "x.onnx",
+                      "--estimator", "fit")
     assert run.returncode == 2 and "--estimator network" in run.stderr and "Traceback" not in run.stderr
     bad = planted_cli("capture", str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), "--triview", "x.png")
     assert bad.returncode == 2 and "--triview takes FRAME:OUT.png" in bad.stderr

@@ -34,8 +34,8 @@ class CaptureSettings:
     long are interpolated (and flagged), longer ones are marked missing. batch_size: crops per network
     call. smoothing: one filter strength (0 off, 1 default). keypoints: the keypoint stage's preset
     (engine.keypoints.stage.PRESETS: fast, balanced, accurate). estimator: what turns keypoints into motion:
-    "fit" (the body fitted to the keypoints over time, engine.fit; the default until a trained network
-    ships), "network" (the estimation network alone), "network+fit" (the network's poses start the fit).
+    "network+fit" (the default: the estimation network's poses start the fit), "fit" (the body fitted to
+    the keypoints over time from a standing start, engine.fit), "network" (the estimation network alone).
     focal_length_px: camera focal length in pixels (None: the frame's diagonal). foot_lock: pin planted feet
     (on by default). threads: CPU threads for ONNX Runtime (None: all). body_model_path: the body model
     (None: the active one). crowd: also look for small, distant people on tiles of the frame (slower,
@@ -57,7 +57,7 @@ class CaptureSettings:
     batch_size: int = 8
     smoothing: float = 1.0
     keypoints: str = "balanced"
-    estimator: str = "fit"
+    estimator: str = "network+fit"
     focal_length_px: float | None = None
     foot_lock: bool = True
     threads: int | None = None

@@ -56,10 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the video's real frame rate, where its file states a wrong one or none")
     parser.add_argument("--focal-length", type=float, default=None, metavar="PX",
                         help="camera focal length in pixels (default: the frame's diagonal)")
-    parser.add_argument("--estimator", choices=("fit", "network", "network+fit"), default="fit",
-                        help="what turns the keypoints into motion: fit (the body fitted to them over time; the "
-                        "default until a trained network ships), network (the estimation network), network+fit "
-                        "(the network's poses start the fit)")
+    parser.add_argument("--estimator", choices=("fit", "network", "network+fit"), default="network+fit",
+                        help="what turns the keypoints into motion: network+fit (default: the estimation network's "
+                        "poses start the body fit over time; the best on the pose2sim cameras), fit (the fit from "
+                        "a standing start), network (the network alone: fast, coarse)")
     parser.add_argument("--keypoints", choices=("fast", "balanced", "accurate"), default="balanced",
                         help="keypoint networks: fast (MoveNet Lightning + BlazePose lite), balanced (Thunder + "
                         "BlazePose full), accurate (Thunder + BlazePose heavy)")

@@ -247,7 +247,8 @@ def label_videos(videos: list[Path], annotation: Path | None = None, start: int 
         if video.stem in names:
             rows = labels_from_annotation(multiview, annotation, names.index(video.stem), str(video), body)
         else:
-            settings = CaptureSettings(start=start, end=end, stride=stride, keypoints=keypoints, foot_lock=False)
+            settings = CaptureSettings(start=start, end=end, stride=stride, keypoints=keypoints, foot_lock=False,
+                                       estimator="fit")  # labels from the fit, not from our own network
             rows = labels_from_capture(capture(video, settings, progress=progress, cancel=cancel), str(video), body)
         parts.append(rows)
         report[str(video)] = (len(rows["frame"]), time.perf_counter() - t0)
