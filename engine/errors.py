@@ -27,3 +27,19 @@ class VideoError(PlantedError):
 
 class BoneMapError(PlantedError):
     """A bone map does not fit the skeletons it is used with."""
+
+
+def command_exit_code(prog: str, work, cancelled: str = "cancelled") -> int:
+    """Run a command's work() and turn what it raises into the exit status users expect: a PlantedError is
+    printed as "prog: message" (status 2, no traceback: it is the user's to fix), Ctrl-C as "prog: cancelled"
+    (status 130); otherwise work()'s own status (None counts as 0)."""
+    import sys
+
+    try:
+        return int(work() or 0)
+    except PlantedError as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: {cancelled}", file=sys.stderr)
+        return 130

@@ -205,3 +205,15 @@ def test_a_mixed_batch_keeps_the_contact_labels_it_has(source):
     assert batch["has_contact"].tolist() == [True, False]
     assert torch.equal(batch["gt_contact"][0], torch.from_numpy(with_contact.contact))
     assert batch["gt_contact"][1].abs().sum() == 0
+
+
+def test_make_shards_writes_shards_and_a_grid(context, tmp_path, capsys):
+    from training.data.make_shards import main
+
+    assert main(["--kind", "synthetic_held_out", "--count", "3", "--per-shard", "2", "-o", str(tmp_path / "s"),
+                 "--grid", str(tmp_path / "grid.png")]) == 0
+    shards = sorted((tmp_path / "s").glob("*.npz"))
+    assert [p.name for p in shards] == ["synthetic_held_out-00000.npz", "synthetic_held_out-00001.npz"]
+    assert len(ShardDataset(shards)) == 3 and (tmp_path / "grid.png").stat().st_size > 10000
+    assert main(["--kind", "nope", "-o", str(tmp_path / "t")]) == 2
+    assert "unknown kind 'nope'" in capsys.readouterr().err

@@ -29,7 +29,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.atomic import atomic_path
-from engine.errors import PlantedError
+from engine.errors import PlantedError, command_exit_code
 from training.body import BodyModel
 from training.checkpoint import build_network, read_torch_dict
 from training.distributed import (
@@ -287,15 +287,12 @@ def resolve_cli(args) -> tuple[RunConfig, pathlib.Path, dict | None]:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        run, out, resume = resolve_cli(_parse(argv))
-        result = train(run, out, resume)
-    except PlantedError as err:
-        print(f"planted-train: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("planted-train: interrupted; resume with --resume RUN/last.pt", file=sys.stderr)
-        return 130
+    return command_exit_code("planted-train", lambda: _run(argv), "interrupted; resume with --resume RUN/last.pt")
+
+
+def _run(argv) -> int:
+    run, out, resume = resolve_cli(_parse(argv))
+    result = train(run, out, resume)
     if result.checkpoint is not None:
         print(f"planted-train: step {result.step}, checkpoint {result.checkpoint}")
     return 0

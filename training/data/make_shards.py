@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
 
-from engine.errors import PlantedError
+from engine.errors import PlantedError, command_exit_code
 
 
 def example_source(kind: str, count: int, seed: int, size: tuple[int, int]):
@@ -61,28 +60,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--out", required=True, help="folder for the shard files")
     parser.add_argument("--grid", help="also write a PNG grid of the first 16 examples here")
     args = parser.parse_args(argv)
-    try:
-        if args.count < 1 or args.per_shard < 1:
-            raise PlantedError("--count and --per-shard must be at least 1")
-        source = example_source(args.kind, args.count, args.seed, parse_size(args.size))
-        from tqdm import tqdm
+    return command_exit_code("make_shards", lambda: _run(args),
+                             "stopped: the shards written so far are complete")
 
-        with tqdm(total=len(source), unit="example", desc=args.kind) as bar:
-            paths = write_shards(source, pathlib.Path(args.out), args.kind, args.per_shard, bar.update)
-        print(f"wrote {len(source)} examples in {len(paths)} shard(s) under {args.out}")
-        if args.grid:
-            from training.data.preview import example_grid
 
-            example_grid([source[i] for i in range(min(16, len(source)))], args.grid)
-            print(f"wrote {args.grid}")
-    except PlantedError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("stopped: the shards written so far are complete", file=sys.stderr)
-        return 130
+def _run(args: argparse.Namespace) -> int:
+    if args.count < 1 or args.per_shard < 1:
+        raise PlantedError("--count and --per-shard must be at least 1")
+    source = example_source(args.kind, args.count, args.seed, parse_size(args.size))
+    from tqdm import tqdm
+
+    with tqdm(total=len(source), unit="example", desc=args.kind) as bar:
+        paths = write_shards(source, pathlib.Path(args.out), args.kind, args.per_shard, bar.update)
+    print(f"wrote {len(source)} examples in {len(paths)} shard(s) under {args.out}")
+    if args.grid:
+        from training.data.preview import example_grid
+
+        example_grid([source[i] for i in range(min(16, len(source)))], args.grid)
+        print(f"wrote {args.grid}")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
