@@ -189,3 +189,4 @@ def _generate_rigify_here(path: str) -> None:
     bpy.ops.pose.rigify_generate()
     bpy.data.objects.remove(bpy.data.objects["metarig"])
     bpy.ops.wm.save_as_mainfile(filepath=path)
+

@@ -12,29 +12,13 @@ import pytest
 from blender_addon.core import axes, compat, control_rig
 from blender_addon.core import retarget as retarget_core
 from blender_addon.core.body import create_body
-from engine.motion.bvh import read_bvh
 from engine.retarget.contacts import FOOT_POINTS
 from engine.retarget.metrics import foot_sliding_mm
-from engine.retarget.retarget import retarget
-from engine.retarget.rigs import smpl_rest_joints, smpl_skeleton
 from tests.blender_support import (
-    CMU_WALK,
     addon,  # noqa: F401  (autouse fixture)
     fresh_scene,  # noqa: F401  (autouse fixture)
-    generate_rigify_rig,
     world_joint_positions,
 )
-
-
-@pytest.fixture(scope="module")
-def rigify_file(tmp_path_factory):
-    return generate_rigify_rig(tmp_path_factory.mktemp("rigify") / "rigify_rig.blend")
-
-
-@pytest.fixture(scope="module")
-def smpl_walk():
-    """CMU walk 131_01 (994 frames at 120 fps: start, walk, stop) on the body model's SMPL skeleton."""
-    return retarget(read_bvh(CMU_WALK), smpl_skeleton(smpl_rest_joints()))
 
 
 def _bake(rigify_file, motion, **options):

@@ -24,24 +24,10 @@ from tests.blender_support import (
     addon,  # noqa: F401  (autouse fixture)
     build_armature_from_layout,
     fresh_scene,  # noqa: F401  (autouse fixture)
-    generate_rigify_rig,
     mixamo_layout,
     snapshot,
     world_joint_positions,
 )
-
-
-@pytest.fixture(scope="module")
-def rigify_file(tmp_path_factory):
-    """A real Rigify rig, generated once by Blender's bundled Rigify add-on."""
-    return generate_rigify_rig(tmp_path_factory.mktemp("rigify") / "rigify_rig.blend")
-
-
-@pytest.fixture(scope="module")
-def smpl_walk():
-    """CMU walk 131_01 (start, walk, stop) retargeted by the engine onto the active body model's SMPL skeleton."""
-    bvh = read_bvh(CMU_WALK)
-    return retarget(bvh, smpl_skeleton(smpl_rest_joints()))
 
 
 def _source(motion):

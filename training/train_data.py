@@ -38,22 +38,9 @@ def _options(kind: str, options: dict, allowed: set[str]) -> dict:
 
 def _first(source: Sequence[Example], count) -> Sequence[Example]:
     """The first `count` examples of a source (all of them when count is absent or larger)."""
-    if count is None or int(count) >= len(source):
-        return source
-    return _Head(source, int(count))
+    from training.data.sources import Concatenated
 
-
-class _Head(Sequence):
-    def __init__(self, source: Sequence[Example], count: int) -> None:
-        self.source, self.count = source, count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, i: int) -> Example:
-        if not 0 <= i < self.count:
-            raise IndexError(f"example {i} of {self.count}")
-        return self.source[i]
+    return Concatenated([source], None if count is None else int(count))
 
 
 def _shards(options: dict, body: BodyModel, run: RunConfig) -> Sequence[Example]:
