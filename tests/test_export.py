@@ -90,6 +90,11 @@ def test_random_model_exports_in_half_precision(body_path, tmp_path):
     model = onnx.load(str(out))
     dtypes = {init.data_type for init in model.graph.initializer if len(init.dims) >= 2}
     assert dtypes == {onnx.TensorProto.FLOAT16}
+    # stored half, computed in float32: every cast in the graph goes to float32
+    cast_to = {a.i for n in model.graph.node if n.op_type == "Cast" for a in n.attribute if a.name == "to"}
+    assert onnx.TensorProto.FLOAT in cast_to and onnx.TensorProto.FLOAT16 not in cast_to
+    assert out.stat().st_size < 0.6 * export_random_model(tmp_path / "full.onnx", "tiny", body_model_path=body_path,
+                                                          seed=3).stat().st_size
     assert _metadata(out).trained is False
     config = config_from_body_model(body_path, "tiny")
     torch.manual_seed(3)

@@ -169,3 +169,31 @@ def test_block_tridiagonal_solver_matches_dense():
     rhs = rng.normal(size=(n, m, 2))
     x = block_tridiagonal_solve(diag, upper, rhs)
     assert np.abs(x.reshape(-1, 2) - np.linalg.solve(a, rhs.reshape(-1, 2))).max() < 1e-9
+
+
+def test_predicted_decrease_is_exact_for_linear_residuals():
+    """With residuals linear in the parameters the quadratic model is the cost: the decrease the solver
+    predicts for a step (frame rows, temporal rows over offsets 0..2, a shape) is the one it gets."""
+    from engine.fit.solver import NormalEquations
+    from engine.fit.state import FrameBlock, TemporalBlock
+
+    rng = np.random.default_rng(5)
+    t, p, b, r = 7, 4, 2, 5
+    frame_j, shape_j, frame_r = rng.normal(size=(t, r, p)), rng.normal(size=(t, r, b)), rng.normal(size=(t, r))
+    centres = np.arange(t - 2)
+    temporal_j = {o: rng.normal(size=(t - 2, 3, p)) for o in range(3)}
+    temporal_r = rng.normal(size=(t - 2, 3))
+
+    def cost(d_frames, d_shape):
+        res_f = frame_r + np.einsum("trp,tp->tr", frame_j, d_frames) + np.einsum("trb,b->tr", shape_j, d_shape)
+        res_t = temporal_r + sum(np.einsum("nrp,np->nr", j, d_frames[centres + o]) for o, j in temporal_j.items())
+        return 0.5 * (np.sum(res_f ** 2) + np.sum(res_t ** 2))
+
+    eqs = NormalEquations.zeros(t, p, b)
+    eqs.add(FrameBlock(frame_r, frame_j, shape_j))
+    eqs.add(TemporalBlock(centres, temporal_r, temporal_j))
+    for damping in (1e-3, 1.0):
+        d_frames, d_shape = eqs.solve(damping, solve_shape=True)
+        actual = cost(np.zeros((t, p)), np.zeros(b)) - cost(d_frames, d_shape)
+        assert actual > 0
+        assert abs(eqs.predicted_decrease(d_frames, d_shape) - actual) < 1e-9 * max(1.0, actual)

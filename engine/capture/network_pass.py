@@ -5,11 +5,17 @@ one (`add`); every `batch_size` of them go through the network together. A crop 
 placed by the keypoint stage's points (engine.capture.keypoint_pass), else by the detector's box; a
 trained network's own 2D keypoints then move crops that were off and run those again. Outputs are kept in
 preallocated per-frame arrays of a few hundred bytes a frame.
+
+A batch runs on a worker thread while the caller decodes and tracks the next frames: ONNX Runtime and
+OpenCV release the GIL, so on two cores the network's work fills the gaps the sequential keypoint stage
+leaves (one batch in flight at a time, so memory stays that of two batches of frames). `finish` waits
+for the last batch and re-raises what failed in it; `close` stops the worker (call it in a finally).
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +89,8 @@ class NetworkPass:
         self.timings = {"crop": 0.0, "infer": 0.0}
         self._positions: list[int] = []
         self._frames: list[np.ndarray] = []
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planted-network")
+        self._pending: Future | None = None
 
     def add(self, position: int, image: np.ndarray) -> None:
         self._positions.append(position)
@@ -91,12 +99,33 @@ class NetworkPass:
             self.flush()
 
     def flush(self) -> None:
+        """Send the frames added so far to the worker (after the batch before them has finished)."""
         if not self._positions:
             return
         positions, frames = self._positions, self._frames
-        meta = self.estimator.metadata
+        # The windows come from the keypoint pass, which the caller's thread keeps writing: read them here.
         windows = self.keypoints.network_windows(
             positions, CropWindows(self.prior.centre[positions], self.prior.height[positions]))
+        self._positions, self._frames = [], []
+        self._wait()
+        self._pending = self._worker.submit(self._run_batch, positions, frames, windows)
+
+    def finish(self) -> None:
+        """Run what is left and wait for it; the outputs are complete afterwards."""
+        self.flush()
+        self._wait()
+
+    def close(self) -> None:
+        """Stop the worker (a batch in flight is finished first, its error dropped)."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _run_batch(self, positions: list[int], frames: list[np.ndarray], windows: CropWindows) -> None:
+        meta = self.estimator.metadata
         t = time.perf_counter()
         crops = _crops(frames, windows, meta.input)
         self.timings["crop"] += time.perf_counter() - t
@@ -113,7 +142,6 @@ class NetworkPass:
                 self.moved += int(moved.sum())
         self.timings["infer"] += time.perf_counter() - t
         self.outputs.store(positions, out, windows, meta.num_left_contact_vertices, meta.input.height)
-        self._positions, self._frames = [], []
 
 
 def _crops(frames: list[np.ndarray], windows: CropWindows, spec) -> np.ndarray:

@@ -61,24 +61,33 @@ def _second_pass(reader: VideoReader, keypoints: KeypointPass, network: NetworkP
     t_keypoints = 0.0
     t0 = time.perf_counter()
     covered = boxes.covered
-    for position, frame in enumerate(reader.frames(want=lambda p: p < len(covered) and bool(covered[p]))):
-        check_cancel(cancel)
-        if position >= num_frames:
-            break
-        if covered[position]:
-            t = time.perf_counter()
-            keypoints.frame(position, frame.image)
-            t_keypoints += time.perf_counter() - t
-            if network is not None:
-                network.add(position, frame.image)
-        if progress:
-            progress("infer", position + 1, num_frames)
+    try:
+        for position, frame in enumerate(reader.frames(want=lambda p: p < len(covered) and bool(covered[p]))):
+            check_cancel(cancel)
+            if position >= num_frames:
+                break
+            if covered[position]:
+                t = time.perf_counter()
+                keypoints.frame(position, frame.image)
+                t_keypoints += time.perf_counter() - t
+                if network is not None:
+                    network.add(position, frame.image)
+            if progress:
+                progress("infer", position + 1, num_frames)
+        t_wait = time.perf_counter()
+        if network is not None:
+            network.finish()
+        t_wait = time.perf_counter() - t_wait
+    finally:
+        if network is not None:
+            network.close()
+    # The network ran beside the loop: its own seconds (crop, infer) are reported, and the pass's wall
+    # clock is split into the keypoint stage, the wait for the network's last batch and the rest (decode).
     if network is not None:
-        network.flush()
         timings.update(network.timings)
     timings["keypoints"] = t_keypoints
-    spent = sum(timings.get(k, 0.0) for k in ("crop", "infer", "keypoints"))
-    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0 - spent
+    timings["network_wait"] = t_wait
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0 - t_keypoints - t_wait
 
 
 class _Session:
