@@ -46,6 +46,7 @@ def test_gpu_recipe_smoke_runs_on_the_cpu(smoke):
     summary = json.loads((out / "recipe.json").read_text())
     assert summary["steps"] == 6 and summary["device"] == "cpu" and summary["num_workers"] == 2
     assert summary["trunk_trainable_stages"] == 2 and summary["examples_per_s"] > 0
+    assert summary["gl_renderer"]  # a forked worker opened an EGL context before training began
     assert torch.load(run / "last.pt", weights_only=True)["state"]["step"] == 6
     config = tomllib.loads((run / "config.toml").read_text())
     assert config["model"]["backbone"] == "hybrid" and config["model"]["trunk"] == "blazepose_full"

@@ -7,7 +7,8 @@ for at most 10 minutes, with a compact copy of the weights small enough to come 
 What it trains: training/configs/gpu_recipe.toml, i.e. default_cpu.toml's [model] (hybrid backbone, BlazePose
 full's bottleneck, 256 x 256) with the trunk's last 2 stages fine-tuning, on the synthetic renderer
 (training.data.synthetic) over the training clips only; the DataLoader workers render, each in its own EGL
-context opened after the fork. bf16 autocast on CUDA (training.train).
+context opened after the fork (checked first in one forked process, whose GL renderer recipe.json reports).
+bf16 autocast on CUDA (training.train).
 
 --minutes is the whole run's wall clock, the shell wrapper's setup included (it exports
 PLANTED_RECIPE_STARTED); training checkpoints and stops RESERVE_S before it, to leave time for the files below.
@@ -108,16 +109,59 @@ def load_run_config_with(config: pathlib.Path, body_model: str | None):
     return run_config_from_dict(raw)
 
 
+def _open_context_in_child(queue) -> None:
+    try:
+        from training.data.synthetic.raster import create_context
+
+        context = create_context()
+        queue.put(("ok", context.info["GL_RENDERER"]))
+        context.release()
+    except Exception as err:  # reported by the parent, which names the step
+        queue.put(("error", str(err)[:500]))
+
+
+def renderer_of_a_forked_worker(device: str, timeout_s: float = 60.0) -> str:
+    """The GL renderer a DataLoader worker gets, found by forking one as the loader will (after CUDA starts in
+    this process) and opening an EGL context there: an error or hang in the workers would otherwise cost the
+    whole budget. PlantedError when it fails or takes over `timeout_s` seconds."""
+    import multiprocessing
+
+    import torch
+
+    from engine.errors import PlantedError
+
+    if device == "cuda":
+        torch.zeros(1, device="cuda")  # the workers are forked from a process whose CUDA is running
+    fork = multiprocessing.get_context("fork")
+    queue = fork.SimpleQueue()
+    child = fork.Process(target=_open_context_in_child, args=(queue,))
+    child.start()
+    child.join(timeout_s)
+    if child.is_alive():
+        child.kill()
+        raise PlantedError(f"a forked worker did not open an EGL context within {timeout_s:.0f} s: the renders "
+                           "cannot run in DataLoader workers here")
+    if queue.empty():
+        raise PlantedError(f"a forked worker died opening an EGL context (exit code {child.exitcode})")
+    status, detail = queue.get()
+    if status != "ok":
+        raise PlantedError(f"a forked worker cannot render: {detail}")
+    return detail
+
+
 def device_name(run) -> str:
     import torch
 
     return torch.cuda.get_device_name(0) if run.train.device == "cuda" else "cpu"
 
 
-def summary_of(run, result, compact, train_seconds: float, began: float, minutes: float, run_dir) -> dict:
-    """recipe.json: what ran where, how fast, how the loss went and which files hold the weights."""
+def summary_of(run, result, compact, train_seconds: float, began: float, minutes: float, run_dir,
+               renderer: str) -> dict:
+    """recipe.json: what ran where, how fast (examples/s over the training call, model build and the workers'
+    start included), how the loss went and which files hold the weights."""
     examples = result.step * run.train.batch_size
-    return {"device": device_name(run), "steps": result.step, "batch_size": run.train.batch_size,
+    return {"device": device_name(run), "gl_renderer": renderer, "steps": result.step,
+            "batch_size": run.train.batch_size,
             "examples": examples, "examples_per_s": round(examples / max(train_seconds, 1e-9), 1),
             "train_seconds": round(train_seconds, 1), "seconds": round(time.time() - began, 1),
             "budget_minutes": minutes, "num_workers": run.train.num_workers,
@@ -157,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         run = recipe_run(args, budget_s)
         if run.train.device == "cuda" and not torch.cuda.is_available():
             raise PlantedError("no CUDA device here: run with --smoke for the CPU check")
+        renderer = renderer_of_a_forked_worker(run.train.device)
         train_began = time.time()
         result = train(run, run_dir, progress=not args.smoke)
         train_seconds = time.time() - train_began
@@ -165,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_recipe: {err}", file=sys.stderr)
         return 2
     shutil.copyfile(run_dir / "loss.csv", out / "loss.csv")
-    summary = summary_of(run, result, compact, train_seconds, began, args.minutes, run_dir)
+    summary = summary_of(run, result, compact, train_seconds, began, args.minutes, run_dir, renderer)
     (out / "recipe.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
     return 0
