@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -176,6 +177,8 @@ def summary_of(run, result, compact, train_seconds: float, began: float, minutes
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     began = recipe_started()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("training").setLevel(logging.INFO)  # e.g. the budget's stop; not each clip's units
     sys.path.insert(0, str(ROOT))
     try:
         import smplx  # noqa: F401  (training.body needs it; GPU machines may lack it)
