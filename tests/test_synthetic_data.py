@@ -3,6 +3,11 @@ contacts from the real clips, determinism, the held-out clips, and shards that g
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -217,3 +222,49 @@ def test_make_shards_writes_shards_and_a_grid(context, tmp_path, capsys):
     assert len(ShardDataset(shards)) == 3 and (tmp_path / "grid.png").stat().st_size > 10000
     assert main(["--kind", "nope", "-o", str(tmp_path / "t")]) == 2
     assert "unknown kind 'nope'" in capsys.readouterr().err
+
+
+class _RenderedWhere(torch.utils.data.Dataset):
+    """Item i: example i's image, the process that rendered it and the process that opened its GL context."""
+
+    def __init__(self, source: SyntheticSource) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> dict:
+        image = self.source[i].image
+        return {"image": torch.from_numpy(image), "pid": os.getpid(), "gl_pid": self.source._rasteriser_pid}
+
+
+_WORKERS_RENDER = """
+import os, sys, numpy as np, torch
+from engine.body.active import load_active_body_model
+from tests.test_synthetic_data import _RenderedWhere
+from training.data.synthetic.generator import SyntheticSource
+source = SyntheticSource(load_active_body_model(), "train", count=4, seed=5)
+items = list(torch.utils.data.DataLoader(_RenderedWhere(source), batch_size=None, sampler=range(4), num_workers=2))
+workers = {int(item["pid"]) for item in items}
+assert len(workers) == 2 and os.getpid() not in workers, workers
+assert all(int(item["gl_pid"]) == int(item["pid"]) for item in items)
+assert all(np.array_equal(item["image"].numpy(), source[i].image) for i, item in enumerate(items))
+print("ok")
+"""
+
+
+def test_dataloader_workers_render_in_gl_contexts_of_their_own():
+    """Two workers forked before anything rendered (a fresh interpreter: this one has contexts open) each open
+    their own context (Mesa EGL here, the driver's on a GPU machine) and render what the parent renders after."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", _WORKERS_RENDER], capture_output=True, text=True, timeout=120,
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_worker_forked_after_the_parent_rendered_refuses_to_render(source):
+    """EGL hangs in a child forked after its parent opened a context: the worker says so instead."""
+    source[0]  # the parent's context is open
+    loader = torch.utils.data.DataLoader(_RenderedWhere(source), batch_size=None, sampler=range(1), num_workers=1)
+    with pytest.raises(PlantedError, match="forked from process"):
+        list(loader)

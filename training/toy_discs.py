@@ -8,8 +8,7 @@ come from the same numbers, so the set is exactly learnable: it checks that trai
 evaluation work end to end, not that a model sees people. Contacts: a sole vertex is in contact when it is
 within `CONTACT_BAND_M` of the lowest sole vertex (largest y) and the body's lowest point is a sole.
 
-Used by the tests, by `python -m training.train` (data kind "toy_discs") and by the GPU recipe until the
-synthetic renderer (training.data.synthetic) exists.
+Used by the tests and by `python -m training.train` (data kind "toy_discs").
 """
 
 from __future__ import annotations

@@ -5,12 +5,15 @@ Each vertex belongs to a body part by its strongest skinning joint. A sample dra
 pattern (plain, stripes, checks, speckle) that the rasteriser draws in rest-pose coordinates.
 Backgrounds are crops of real photographs without people (opencv-doc's sample images, and the median of
 vtest.avi's frames, in which the walkers vanish) where the system has them, else procedural ones (gradients,
-noise, shapes); both are always used when both exist.
+noise, shapes); both are always used when both exist. The photos are read from `backgrounds_folder()`:
+$PLANTED_BACKGROUNDS when set (a folder holding BACKGROUND_PHOTOS and vtest.avi, e.g. the GPU recipe's carried
+copy), else opencv-doc's examples folder.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import pathlib
 
 import numpy as np
@@ -20,6 +23,7 @@ from engine.body.model import BodyModel
 from training.data.synthetic.raster import Light, MeshAppearance
 
 OPENCV_SAMPLES = pathlib.Path("/usr/share/doc/opencv-doc/examples/data")
+BACKGROUNDS_VARIABLE = "PLANTED_BACKGROUNDS"
 # opencv-doc's sample photos that show no person (Apache-2.0 / BSD-3, see the package's copyright file).
 BACKGROUND_PHOTOS: tuple[str, ...] = (
     "building.jpg", "home.jpg", "aloeL.jpg", "fruits.jpg", "board.jpg", "graf1.png", "leuvenA.jpg",
@@ -88,17 +92,27 @@ def sample_light(rng: np.random.Generator) -> Light:
     return Light(tuple(direction), tuple(colour), (ambient, ambient, ambient))
 
 
-@functools.lru_cache(maxsize=1)
+def backgrounds_folder() -> pathlib.Path:
+    """Where the background photos are read: $PLANTED_BACKGROUNDS when set, else OPENCV_SAMPLES."""
+    return pathlib.Path(os.environ.get(BACKGROUNDS_VARIABLE) or OPENCV_SAMPLES)
+
+
 def background_photos() -> tuple[np.ndarray, ...]:
-    """The real photographs without people found on this system (RGB uint8), possibly none."""
+    """The real photographs without people found in `backgrounds_folder()` (RGB uint8), possibly none."""
+    return _photos_in(str(backgrounds_folder()))
+
+
+@functools.lru_cache(maxsize=2)  # per folder: read once per process
+def _photos_in(folder: str) -> tuple[np.ndarray, ...]:
     import cv2
 
+    root = pathlib.Path(folder)
     photos = []
     for name in BACKGROUND_PHOTOS:
-        image = cv2.imread(str(OPENCV_SAMPLES / name), cv2.IMREAD_COLOR)
+        image = cv2.imread(str(root / name), cv2.IMREAD_COLOR)
         if image is not None and min(image.shape[:2]) >= 128:
             photos.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    street = _median_frame(OPENCV_SAMPLES / EMPTY_STREET_VIDEO)
+    street = _median_frame(root / EMPTY_STREET_VIDEO)
     if street is not None:
         photos.append(street)
     return tuple(photos)

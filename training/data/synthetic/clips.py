@@ -1,9 +1,10 @@
 """Real motion capture as SMPL pose sequences that pose the synthetic bodies, and their perturbations.
 
-Every clip in ../shared/data/mocap is read with the engine (its units, up axis and convention detected) and
-retargeted onto SMPL's skeleton (engine.retarget.transfer.retarget_and_lock, without foot locking: the
-contacts below come from the motion itself). `clips.json` lists the clips that train and the clips held out
-for evaluation, whole (never frames of a training clip).
+Every clip in the mocap folder (`mocap_root()`: $PLANTED_MOCAP_ROOT when set, e.g. the GPU recipe's carried
+copy of the training clips, else ../shared/data/mocap beside the checkout) is read with the engine (its units,
+up axis and convention detected) and retargeted onto SMPL's skeleton (engine.retarget.transfer.retarget_and_lock,
+without foot locking: the contacts below come from the motion itself). `clips.json` lists the clips that train
+and the clips held out for evaluation, whole (never frames of a training clip).
 
 A `Clip` is in SMPL's y-up world: rotations (T, 24, 3, 3) parent-relative (the root's relative to the world),
 pelvis (T, 3) metres: the pelvis joint's world position, fps: frames per second of the source.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import pathlib
 from dataclasses import dataclass
 
@@ -25,6 +27,7 @@ from engine.errors import PlantedError
 
 CLIP_LIST = pathlib.Path(__file__).with_name("clips.json")
 MOCAP_ROOT = pathlib.Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mocap"
+MOCAP_ROOT_VARIABLE = "PLANTED_MOCAP_ROOT"
 # SMPL joints that per-joint noise may touch: spine, neck, head, collars, arms (not the legs or the root).
 UPPER_BODY_JOINTS: tuple[int, ...] = (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23)
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
@@ -52,23 +55,35 @@ def clip_names(split: str) -> list[str]:
     return list(listing[split])
 
 
+def mocap_root() -> pathlib.Path:
+    """The folder clips.json's paths are relative to: $PLANTED_MOCAP_ROOT when set (read at each call, so a
+    process may set it before loading), else MOCAP_ROOT (../shared/data/mocap beside the checkout)."""
+    return pathlib.Path(os.environ.get(MOCAP_ROOT_VARIABLE) or MOCAP_ROOT)
+
+
+def load_clip(name: str, root: str | None = None) -> Clip:
+    """A mocap file (path relative to `root`, default `mocap_root()`) retargeted onto SMPL's skeleton; cached per
+    process (by the resolved path)."""
+    return _load_clip(name, str(root or mocap_root()))
+
+
 @functools.lru_cache(maxsize=64)
-def load_clip(name: str, root: str = str(MOCAP_ROOT)) -> Clip:
-    """A mocap file (path relative to `root`) retargeted onto SMPL's skeleton; cached per process."""
+def _load_clip(name: str, root: str) -> Clip:
     from engine.motion.bvh import read_bvh
     from engine.retarget.rigs import builtin_rig
     from engine.retarget.transfer import retarget_and_lock
 
     path = pathlib.Path(root) / name
     if not path.is_file():
-        raise PlantedError(f"mocap clip {path} not found (clips.json names it); is ../shared/data beside the checkout?")
+        raise PlantedError(f"mocap clip {path} not found (clips.json names it): is ../shared/data beside the "
+                           f"checkout, or ${MOCAP_ROOT_VARIABLE} set to a folder that holds it?")
     result = retarget_and_lock(read_bvh(path), builtin_rig("smpl"), foot_lock=False)
     motion = result.motion
     return Clip(name, motion.rotations.astype(np.float64), motion.root_translation.astype(np.float64),
                 float(motion.fps))
 
 
-def load_clips(split: str, root: str = str(MOCAP_ROOT)) -> list[Clip]:
+def load_clips(split: str, root: str | None = None) -> list[Clip]:
     return [load_clip(name, root) for name in clip_names(split)]
 
 

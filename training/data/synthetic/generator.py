@@ -16,6 +16,7 @@ evaluation set can all be rebuilt from a seed. Each example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -112,7 +113,9 @@ class SyntheticSource(Sequence):
     """`count` synthetic Examples from the clips of `split` ("train" or "held_out"); item i from (seed, i).
 
     body: the body model (engine.body.model.BodyModel) whose mesh is rendered and whose keypoints label it.
-    The GL context opens on first use, in the process that renders (safe for DataLoader workers).
+    The GL context opens on first use, in the process that renders: each DataLoader worker opens its own after
+    the fork. The parent must not have rendered before it forks them (raster.create_context refuses then, as EGL
+    would hang), and a context inherited from it is never reused.
     """
 
     def __init__(self, body: BodyModel, split: str = "train", count: int = 10000, seed: int = 0,
@@ -128,6 +131,7 @@ class SyntheticSource(Sequence):
         self.contacts = ContactCache(body)
         self._mirrored: dict[int, Clip] = {}
         self._rasteriser = None
+        self._rasteriser_pid = None  # the process that opened it
 
     def __len__(self) -> int:
         return self.count
@@ -135,8 +139,9 @@ class SyntheticSource(Sequence):
     def rasteriser(self):
         from training.data.synthetic.raster import Rasteriser
 
-        if self._rasteriser is None:
+        if self._rasteriser is None or self._rasteriser_pid != os.getpid():
             self._rasteriser = Rasteriser(self.body.faces, self.settings.width, self.settings.height)
+            self._rasteriser_pid = os.getpid()
         return self._rasteriser
 
     def clip_for(self, index: int, mirror: bool) -> Clip:

@@ -12,6 +12,7 @@ On these CPUs EGL is Mesa's llvmpipe; on an NVIDIA machine it is the driver's EG
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,14 +130,29 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
+# The process that opened a context, inherited by forked children: a child of it must not open one (below).
+_context_opened_by: int | None = None
+
+
 def create_context():
-    """A headless moderngl context through EGL, or a PlantedError that says what to install."""
+    """A headless moderngl context through EGL, or a PlantedError that says what to install.
+
+    Refused in a process forked from one that had opened a context: EGL's state does not survive a fork (with
+    Mesa's llvmpipe the child's eglInitialize waits forever on a lock the parent held), so render only in the
+    processes that render (DataLoader workers), never in their parent before it forks them."""
+    global _context_opened_by
+    if _context_opened_by is not None and _context_opened_by != os.getpid():
+        raise PlantedError(f"this process was forked from process {_context_opened_by} after that one opened an "
+                           "OpenGL context, which EGL cannot use in a child: let only the DataLoader workers render "
+                           "(num_workers > 0 and nothing rendered before they start), or render with num_workers 0")
     try:
         import moderngl
     except ImportError:
         raise PlantedError("synthetic rendering needs moderngl: .venv/bin/pip install moderngl") from None
     try:
-        return moderngl.create_standalone_context(backend="egl")
+        context = moderngl.create_standalone_context(backend="egl")
+        _context_opened_by = os.getpid()
+        return context
     except Exception as err:  # no EGL library or no device
         raise PlantedError(
             f"cannot open a headless OpenGL (EGL) context ({err}): install Mesa's EGL "
