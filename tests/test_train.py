@@ -20,7 +20,7 @@ from training.schedule import step_decay_factor
 from training.sources import ExampleMixer, batch_positions
 from training.synthetic_body import write_synthetic_body_model
 from training.train import main, read_training_checkpoint, train
-from training.train_data import SOURCE_KINDS
+from training.data.sources import SOURCE_KINDS
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "training" / "configs"
 

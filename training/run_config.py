@@ -72,7 +72,7 @@ class TrainSettings:
 
 @dataclass
 class SourceSpec:
-    """One data source: `kind` names a builder in training.train_data.SOURCE_KINDS; `options` its arguments."""
+    """One data source: `kind` names a builder in training.data.sources.SOURCE_KINDS; `options` its arguments."""
 
     name: str
     kind: str
