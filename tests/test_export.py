@@ -148,10 +148,10 @@ def test_export_refuses_what_the_contract_cannot_hold(body_path, tmp_path, capsy
     config = config_from_body_model(body_path, "tiny", depth=1, views="front_top")
     net = PlantedNet(**asdict(config.model))
     checkpoint = save_checkpoint(tmp_path / "ablation.pt", net, config)
-    assert main([str(checkpoint), "-o", str(tmp_path / "x.onnx")]) == 1
+    assert main([str(checkpoint), "-o", str(tmp_path / "x.onnx")]) == 2
     assert "three views" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
-    assert main([str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.onnx")]) == 1
+    assert main([str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(PlantedError, match="body model"):
         export_random_model(tmp_path / "y.onnx", "tiny", body_model_path=tmp_path / "nope.npz")

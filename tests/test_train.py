@@ -13,6 +13,7 @@ import torch
 
 from engine.errors import PlantedError
 from training.config import ModelConfig
+from training.data.sources import SOURCE_KINDS
 from training.event_log import crc32c, read_scalars
 from training.model.network import PlantedNet
 from training.run_config import load_run_config, run_config_from_dict, write_resolved_config
@@ -20,7 +21,6 @@ from training.schedule import step_decay_factor
 from training.sources import ExampleMixer, batch_positions
 from training.synthetic_body import write_synthetic_body_model
 from training.train import main, read_training_checkpoint, train
-from training.data.sources import SOURCE_KINDS
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "training" / "configs"
 

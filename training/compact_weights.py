@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.errors import PlantedError
+from engine.errors import PlantedError, command_exit_code
 from training.config import Config
 
 FORMAT = "planted-compact-weights-1"
@@ -138,14 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from training.checkpoint import save_checkpoint
 
-    try:
+
+    def run() -> None:
         net, config = read_compact(args.compact)
         save_checkpoint(args.output, net, config)
-    except PlantedError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}: python -m training.export {args.output} -o model.onnx [--fp16]")
-    return 0
+        print(f"wrote {args.output}: python -m training.export {args.output} -o model.onnx [--fp16]")
+
+    return command_exit_code("compact_weights", run)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from torch import nn
 
 from engine.atomic import atomic_path
 from engine.body.joints import SMPL_JOINT_NAMES
-from engine.errors import PlantedError
+from engine.errors import PlantedError, command_exit_code
 from engine.model_contract import METADATA_KEY, OUTPUT_NAMES, InputSpec, ModelMetadata
 from training.config import Config
 from training.model.network import PlantedNet
@@ -247,13 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fp16", action="store_true", help="store the weights in half precision (float32 arithmetic)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+
+    def run() -> None:
         export_checkpoint(args.checkpoint, args.output, fp16=args.fp16)
-    except PlantedError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.output}")
-    return 0
+        print(f"wrote {args.output}")
+
+    return command_exit_code("export", run)
 
 
 if __name__ == "__main__":
