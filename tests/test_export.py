@@ -55,7 +55,7 @@ def test_cli_exports_a_checkpoint_that_meets_the_contract(body_path, tmp_path, c
             torch.nn.init.normal_(tree.feature_part.weight, std=0.05)
     checkpoint = save_checkpoint(tmp_path / "tiny.pt", net, config)
     out = tmp_path / "model.onnx"
-    assert main([str(checkpoint), "-o", str(out)]) == 0
+    assert main([str(checkpoint), "-o", str(out), "--model-version", "2.3.4"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")] == []
 
@@ -64,7 +64,7 @@ def test_cli_exports_a_checkpoint_that_meets_the_contract(body_path, tmp_path, c
     assert tuple(o.name for o in session.get_outputs()) == OUTPUT_NAMES
     body = load_body_model(body_path)
     meta = _metadata(out)
-    assert meta.trained is True
+    assert meta.trained is True and meta.model_version == "2.3.4"
     assert meta.body_model_id == body.model_id and meta.body_model_num_vertices == body.num_vertices
     assert meta.mismatches(body.model_id, body.num_vertices, body.contact_vertex_ids) == []
     assert meta.num_left_contact_vertices == len(body.left_sole_ids)

@@ -1,6 +1,6 @@
 """Export a checkpoint to the ONNX file the engine runs, and verify it in the same call.
 
-    python -m training.export CHECKPOINT -o model.onnx [--fp16]
+    python -m training.export CHECKPOINT -o model.onnx [--fp16] [--model-version X.Y.Z]
 
 --fp16 stores the weights in half precision (half the file) and keeps the arithmetic in float32: each
 weight is a float16 initializer cast to float32 in the graph, which ONNX Runtime folds once at load. Half
@@ -82,7 +82,8 @@ class ParityReport:
                f"tree flips {self.tree_flips}"
 
 
-def metadata_for(config: Config, trained: bool = False) -> ModelMetadata:
+def metadata_for(config: Config, trained: bool = False, model_version: str = ModelMetadata.model_version
+                 ) -> ModelMetadata:
     """The contract metadata of a network built from `config` (its body model reference must be filled)."""
     body, model = config.body, config.model
     if not body.contact_vertex_ids or body.model_id == "unknown":
@@ -95,7 +96,7 @@ def metadata_for(config: Config, trained: bool = False) -> ModelMetadata:
     return ModelMetadata(
         body_model_id=body.model_id, body_model_num_vertices=body.num_vertices, joint_names=SMPL_JOINT_NAMES,
         keypoint_names=tuple(body.keypoint_names), contact_vertex_ids=tuple(body.contact_vertex_ids),
-        num_left_contact_vertices=body.num_left_contact_vertices, trained=trained,
+        num_left_contact_vertices=body.num_left_contact_vertices, trained=trained, model_version=model_version,
         input=InputSpec(height=model.image_height, width=model.image_width),
         config={"size": config.size, "keypoint_set": body.keypoint_set, "model": asdict(model)},
     )
@@ -191,7 +192,8 @@ def verify_onnx(path: pathlib.Path, net: PlantedNet, tolerance: float, batch: in
 
 
 def export_onnx(net: PlantedNet, config: Config, output: str | os.PathLike, fp16: bool = False,
-                trained: bool = True, opset: int = DEFAULT_OPSET) -> ParityReport:
+                trained: bool = True, opset: int = DEFAULT_OPSET,
+                model_version: str = ModelMetadata.model_version) -> ParityReport:
     """Trace `net` to `output` with the contract metadata, verify it, and move it into place atomically.
 
     Raises PlantedError (and leaves no file) when the network lacks an output of the contract or
@@ -202,7 +204,7 @@ def export_onnx(net: PlantedNet, config: Config, output: str | os.PathLike, fp16
                            f"(this one has views={config.model.views!r})")
     output = pathlib.Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    metadata = metadata_for(config, trained=trained)
+    metadata = metadata_for(config, trained=trained, model_version=model_version)
     net = net.float().eval()
     with atomic_path(output, what="ONNX model") as tmp:
         _trace_to_onnx(net, tmp, opset)
@@ -216,11 +218,12 @@ def export_onnx(net: PlantedNet, config: Config, output: str | os.PathLike, fp16
     return report
 
 
-def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: bool = False) -> ParityReport:
+def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: bool = False,
+                      model_version: str = ModelMetadata.model_version) -> ParityReport:
     from training.checkpoint import load_checkpoint
 
     net, config = load_checkpoint(checkpoint)
-    return export_onnx(net, config, output, fp16=fp16, trained=True)
+    return export_onnx(net, config, output, fp16=fp16, trained=True, model_version=model_version)
 
 
 def export_random_model(path: str | os.PathLike, size: str = "tiny", body_model_path: str | os.PathLike | None = None,
@@ -245,11 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="a .pt file written by training (torch.save of config and model)")
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     parser.add_argument("--fp16", action="store_true", help="store the weights in half precision (float32 arithmetic)")
+    parser.add_argument("--model-version", default=ModelMetadata.model_version,
+                        help="the version the metadata gives the model (shown by planted capture's summary)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     def run() -> None:
-        export_checkpoint(args.checkpoint, args.output, fp16=args.fp16)
+        export_checkpoint(args.checkpoint, args.output, fp16=args.fp16, model_version=args.model_version)
         print(f"wrote {args.output}")
 
     return command_exit_code("export", run)

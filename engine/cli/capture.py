@@ -250,6 +250,8 @@ def summary_lines(result, outputs: list[str], total_s: float) -> list[str]:
     share = result.planted().sum(axis=0) / max(int(valid.sum()), 1)
     fs_before, fs_after = result.foot_sliding_mm()
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    if "network_wait" in result.timings:  # the stages overlap: only the total is the wall clock
+        stages += " (crop and infer ran beside keypoints)"
     lines = [
         f"planted capture: {result.video.path.name} -> {', '.join(outputs)}",
         f"  frames        {t} at {result.fps:g} fps{' (given)' if result.video.fps_given else ''} "
