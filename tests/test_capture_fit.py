@@ -71,7 +71,12 @@ def test_the_fitted_body_covers_the_person(tmp_path):
     from engine.body.active import load_active_body_model
     from engine.render.views import final_body
 
+    from engine.capture.fit_reconstruct import NETWORK_START_ITERATIONS
+
     result = capture(VIDEO / "pose_1.mp4", CaptureSettings(stride=4))
+    # the default, network+fit: the network's poses start the fit, which then takes its shorter schedule
+    assert result.settings.estimator == "network+fit"
+    assert max(r.iterations for r in result.fit.reports) <= max(NETWORK_START_ITERATIONS)
     body = load_active_body_model()
     bo = final_body(result, body, vertices=True)
     from engine.fit.camera import Camera

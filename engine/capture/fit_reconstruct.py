@@ -77,12 +77,25 @@ def network_initial_state(estimates: FrameEstimates, body_model, frame_size: tup
     return State(rotations=rotations, trans=trans, betas=np.asarray(betas, np.float64))
 
 
-def fit_settings_for(strength: float, weights: FitWeights | None = None) -> FitSettings:
-    """The capture's --smoothing strength (0 off, 1 default) scales the fit's temporal terms."""
+# Iterations per window (stage 1, stage 2) when the network's poses start the fit. Monocular PA-MPJPE on
+# the four pose2sim cameras with the default model (scripts/bench/pose2sim_monocular.py): 74.4 mm at the
+# fit's own 10 and 5, 73.6 at 6 and 3, 73.4 at 4 and 2. Started from the network the fit is near its answer
+# and further iterations mostly follow the keypoints' noise; from BlazePose's landmarks alone it still needs
+# them (fit alone: 84.2 mm at 10 and 5, 84.8 at 6 and 3).
+NETWORK_START_ITERATIONS = (6, 3)
+
+
+def fit_settings_for(strength: float, weights: FitWeights | None = None, network_start: bool = False) -> FitSettings:
+    """The capture's --smoothing strength (0 off, 1 default) scales the fit's temporal terms; a fit started
+    from the network's poses takes fewer iterations (NETWORK_START_ITERATIONS)."""
     w = weights or FitWeights()
     from dataclasses import replace
 
-    return FitSettings(weights=replace(w, smooth=w.smooth * strength, root_accel=w.root_accel * strength))
+    settings = FitSettings(weights=replace(w, smooth=w.smooth * strength, root_accel=w.root_accel * strength))
+    if network_start:
+        iterations, ground_iterations = NETWORK_START_ITERATIONS
+        settings = replace(settings, iterations=iterations, ground_iterations=ground_iterations)
+    return settings
 
 
 def reconstruct_from_fit(keypoints: PersonKeypoints, masks: GapMasks, body_model, fps: float,
@@ -91,7 +104,7 @@ def reconstruct_from_fit(keypoints: PersonKeypoints, masks: GapMasks, body_model
                          cancel: threading.Event | None = None) -> tuple[Reconstruction, FitResult]:
     """The fitted clip in the levelled world (module docstring) and the fit's own result (camera frame)."""
     focal = settings.focal_length_px or float(np.hypot(*frame_size))
-    fit_settings = fit_settings_for(settings.smoothing)
+    fit_settings = fit_settings_for(settings.smoothing, network_start=initial is not None)
     inputs = fit_input(keypoints, masks.observed, frame_size, focal, fps, fit_settings.weights)
     result = fit_sequence(body_model, inputs, fit_settings, progress=progress, cancel=cancel, initial=initial)
     pelvis_rest = body_model.rest_joints(result.betas)[0]
