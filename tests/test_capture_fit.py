@@ -69,9 +69,8 @@ def test_overlay_and_triview_are_written(squats):
 def test_the_fitted_body_covers_the_person(tmp_path):
     """pose_1's dancer: the fitted mesh, drawn over the frames, covers her keypoints in (nearly) every frame."""
     from engine.body.active import load_active_body_model
-    from engine.render.views import final_body
-
     from engine.capture.fit_reconstruct import NETWORK_START_ITERATIONS
+    from engine.render.views import final_body
 
     result = capture(VIDEO / "pose_1.mp4", CaptureSettings(stride=4))
     # the default, network+fit: the network's poses start the fit, which then takes its shorter schedule
