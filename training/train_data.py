@@ -15,7 +15,7 @@ import torch
 from engine.errors import PlantedError
 from training.body import BodyModel
 from training.data.example import examples_to_batch
-from training.data.sources import SOURCE_KINDS, SourceContext, build_source
+from training.data.sources import SOURCE_KINDS, SourceContext
 from training.run_config import RunConfig
 from training.sources import ExampleMixer, batch_positions
 
@@ -30,7 +30,7 @@ def build_mixer(run: RunConfig, body: BodyModel) -> ExampleMixer:
                                f"{sorted(SOURCE_KINDS)}")
         if spec.name in sources:
             raise PlantedError(f"two data sources are named {spec.name!r}: give each its own name")
-        sources[spec.name] = build_source(spec.kind, spec.options, context)
+        sources[spec.name] = SOURCE_KINDS[spec.kind](spec.options, context)
         weights[spec.name] = spec.weight
     return ExampleMixer(sources, weights, seed=run.train.seed)
 

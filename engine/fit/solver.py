@@ -147,7 +147,6 @@ class NormalEquations:
         d_frames = -(a_inv_g + a_inv_c @ d_shape)
         return d_frames.reshape(t, p), d_shape
 
-
     def predicted_decrease(self, d_frames: np.ndarray, d_shape: np.ndarray) -> float:
         """-(g.d + d.H.d / 2): the cost decrease the quadratic model predicts for the step (d_frames, d_shape)."""
         hd = np.einsum("tij,tj->ti", self.diag, d_frames) + self.frame_shape @ d_shape

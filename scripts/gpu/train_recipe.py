@@ -186,6 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         print("train_recipe: smplx is not importable: run scripts/gpu/prepare_site.sh here and carry "
               ".cache/gpu_site (train_recipe.sh puts it on PYTHONPATH)", file=sys.stderr)
         return 2
+    from engine.errors import command_exit_code
+
+    return command_exit_code("train_recipe", lambda: _run(args, began))
+
+
+def _run(args, began: float) -> int:
+    """The recipe after its imports are known to work (module docstring): train, then write what comes back."""
     import torch
 
     from engine.errors import PlantedError
@@ -193,25 +200,20 @@ def main(argv: list[str] | None = None) -> int:
     from training.train import train
 
     if not 0 < args.minutes <= MAX_MINUTES:
-        print(f"train_recipe: --minutes must lie in (0, {MAX_MINUTES}], got {args.minutes}", file=sys.stderr)
-        return 2
+        raise PlantedError(f"--minutes must lie in (0, {MAX_MINUTES}], got {args.minutes}")
     out = pathlib.Path(args.out)
     run_dir = pathlib.Path(args.run_dir) if args.run_dir else pathlib.Path(tempfile.gettempdir()) / "planted_recipe_run"
-    try:
-        budget_s = args.minutes * 60.0 - (time.time() - began) - RESERVE_S
-        if budget_s <= 0:
-            raise PlantedError(f"--minutes {args.minutes} leaves no time to train after the setup")
-        run = recipe_run(args, budget_s)
-        if run.train.device == "cuda" and not torch.cuda.is_available():
-            raise PlantedError("no CUDA device here: run with --smoke for the CPU check")
-        renderer = renderer_of_a_forked_worker(run.train.device)
-        train_began = time.time()
-        result = train(run, run_dir, progress=not args.smoke)
-        train_seconds = time.time() - train_began
-        compact = write_compact(result.net, run.config, out)
-    except PlantedError as err:
-        print(f"train_recipe: {err}", file=sys.stderr)
-        return 2
+    budget_s = args.minutes * 60.0 - (time.time() - began) - RESERVE_S
+    if budget_s <= 0:
+        raise PlantedError(f"--minutes {args.minutes} leaves no time to train after the setup")
+    run = recipe_run(args, budget_s)
+    if run.train.device == "cuda" and not torch.cuda.is_available():
+        raise PlantedError("no CUDA device here: run with --smoke for the CPU check")
+    renderer = renderer_of_a_forked_worker(run.train.device)
+    train_began = time.time()
+    result = train(run, run_dir, progress=not args.smoke)
+    train_seconds = time.time() - train_began
+    compact = write_compact(result.net, run.config, out)
     shutil.copyfile(run_dir / "loss.csv", out / "loss.csv")
     summary = summary_of(run, result, compact, train_seconds, began, args.minutes, run_dir, renderer)
     (out / "recipe.json").write_text(json.dumps(summary, indent=2))

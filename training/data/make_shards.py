@@ -80,5 +80,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {args.grid}")
     return 0
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

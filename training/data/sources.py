@@ -145,13 +145,6 @@ SOURCE_KINDS: dict[str, Callable[[dict, SourceContext], Sequence]] = {
 }
 
 
-def build_source(kind: str, options: dict, context: SourceContext) -> Sequence:
-    """The Sequence of training.data.example.Example a config's source names (module docstring)."""
-    if kind not in SOURCE_KINDS:
-        raise PlantedError(f"unknown source kind {kind!r}: known kinds are {', '.join(sorted(SOURCE_KINDS))}")
-    return SOURCE_KINDS[kind](options, context)
-
-
 def pseudo_label_files(folder: pathlib.Path = PSEUDO_LABELS) -> list[pathlib.Path]:
     """The labels files of training.data.pseudo_labels in a folder (not training.annotate's files)."""
     import numpy as np
@@ -189,7 +182,7 @@ def make_source(kind: str, count: int, seed: int = 0, body_model_path: str | Non
                                "python -m training.data.pseudo_labels --videos ... -o "
                                f"{PSEUDO_LABELS}/NAME.npz")
         options["path"] = [str(f) for f in files]
-    return build_source(registry_kind, options, SourceContext(size, body_model_path))
+    return SOURCE_KINDS[registry_kind](options, SourceContext(size, body_model_path))
 
 
 def kind_names() -> tuple[str, ...]:
