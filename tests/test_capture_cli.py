@@ -109,6 +109,14 @@ def test_model_for_another_body_is_refused(tmp_path):
     assert_one_line_error(run, "another body model", "someone-elses-body")
 
 
+@pytest.mark.parametrize("flag", ["--network-every", "--batch-size", "--stride"])
+def test_counts_below_one_name_their_flag(tmp_path, flag):
+    run = capture(str(VIDEO / "pose_1.mp4"), "-o", str(tmp_path / "o.npz"), flag, "0")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"argument {flag}: must be at least 1, got 0" in run.stderr
+    assert not (tmp_path / "o.npz").exists()
+
+
 @pytest.mark.parametrize("where", ["under_a_file", "wrong_suffix"])
 def test_unwritable_output(tmp_path, where):
     blocker = tmp_path / "a_file"

@@ -38,7 +38,7 @@ def test_cli_writes_motion_and_bvh(squats):
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     assert "UNTRAINED" not in run.stderr  # the default estimator runs the shipped, trained network
-    assert "estimator     network+fit" in run.stdout
+    assert "estimator     network+fit" in run.stdout and "(trained, on every 3rd frame)" in run.stdout
     for needle in ("frames", "valid", "planted", "foot sliding", "keypoints", "time"):
         assert needle in run.stdout
     assert sorted(p.name for p in out.iterdir()) == ["squats.bvh", "squats.npz"]  # no temp files left

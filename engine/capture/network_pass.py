@@ -1,7 +1,9 @@
 """The estimation network inside a capture: crops of the followed person in batches, outputs per frame.
 
 Crops have the size the model file's metadata names (input.height x input.width). Frames arrive one by
-one (`add`); every `batch_size` of them go through the network together. A crop is
+one (`add`); every `batch_size` of them go through the network together. With `every` > 1 (network+fit,
+where the network only starts the fit) it runs on every n-th frame of each covered stretch and `finish`
+interpolates its outputs over the frames between (NetworkOutputs.fill_skipped). A crop is
 placed by the keypoint stage's points (engine.capture.keypoint_pass), else by the detector's box; a
 trained network's own 2D keypoints then move crops that were off and run those again. Outputs are kept in
 preallocated per-frame arrays of a few hundred bytes a frame.
@@ -28,6 +30,7 @@ from engine.capture.crops import (
     normalise_crops,
     normalised_to_frame,
 )
+from engine.capture.gaps import GapMasks, fill_linear, fill_rotations
 from engine.capture.infer import ModelOutputs, PoseEstimator
 from engine.capture.keypoint_pass import KeypointPass
 from engine.capture.reconstruct import foot_contact_probability
@@ -49,6 +52,7 @@ class NetworkOutputs:
         self.contact = np.zeros((t, 2), np.float32)
         self.keypoints = np.zeros((t, self.num_keypoints, 2), np.float32)
         self.ran = np.zeros(t, bool)
+        self.filled = np.zeros(t, bool)  # skipped on purpose, then interpolated from the frames that ran
         self.centre = np.zeros((t, 2))
         self.height = np.ones(t)
 
@@ -64,27 +68,49 @@ class NetworkOutputs:
         self.height[p] = windows.height
         self.ran[p] = True
 
+    def fill_skipped(self, skipped: np.ndarray) -> None:
+        """Frames the network skipped on purpose ((T,) bool) get their neighbours' outputs: rotations slerped,
+        the rest blended linearly, between the frames that ran on either side (held past the last)."""
+        if not (skipped.any() and self.ran.any()):
+            return
+        between = (np.cumsum(self.ran) > 0) & (np.cumsum(self.ran[::-1])[::-1] > 0)
+        masks = GapMasks(observed=self.ran, interpolated=skipped & between,
+                         missing=~self.ran & ~(skipped & between))
+        rows = skipped & ~self.ran
+        self.pose[rows] = fill_rotations(self.pose, masks)[rows]
+        for name in ("betas", "cam", "contact", "keypoints", "centre", "height"):
+            values = getattr(self, name)
+            values[rows] = fill_linear(values, masks)[rows]
+        self.filled |= rows
+
     def finite(self) -> np.ndarray:
         """(T,) bool: frames whose outputs are all finite (a half-precision model can overflow)."""
         return (np.isfinite(self.pose).all(axis=(1, 2, 3)) & np.isfinite(self.betas).all(axis=1)
                 & np.isfinite(self.cam).all(axis=1) & np.isfinite(self.contact).all(axis=1))
 
     def windows(self, prior: CropWindows) -> CropWindows:
-        """The crop windows the network saw; the prior's where it did not run."""
-        return CropWindows(np.where(self.ran[:, None], self.centre, prior.centre),
-                           np.where(self.ran, self.height, prior.height))
+        """The crop windows the network saw (interpolated where it skipped a frame); the prior's where it did
+        not run."""
+        known = self.ran | self.filled
+        return CropWindows(np.where(known[:, None], self.centre, prior.centre),
+                           np.where(known, self.height, prior.height))
 
 
 class NetworkPass:
-    """Batches frames through the network; `timings` gathers crop and infer seconds."""
+    """Batches frames through the network; `timings` gathers crop and infer seconds. every: run on every n-th
+    frame of each covered stretch (its first frame included) and interpolate between (1: every frame)."""
 
     def __init__(self, estimator: PoseEstimator, keypoints: KeypointPass, prior: CropWindows, num_frames: int,
-                 batch_size: int):
+                 batch_size: int, every: int = 1):
         self.estimator = estimator
         self.keypoints = keypoints
         self.prior = prior
         self.batch_size = batch_size
+        self.every = every
         self.outputs = NetworkOutputs(num_frames, len(estimator.metadata.keypoint_names))
+        self.skipped = np.zeros(num_frames, bool)
+        self._last_added = -2
+        self._since_run = 0
         self.moved = 0
         self.timings = {"crop": 0.0, "infer": 0.0}
         self._positions: list[int] = []
@@ -93,6 +119,14 @@ class NetworkPass:
         self._pending: Future | None = None
 
     def add(self, position: int, image: np.ndarray) -> None:
+        """A covered frame (positions increase): queued for the network, or skipped (module docstring)."""
+        new_stretch = position != self._last_added + 1
+        self._last_added = position
+        if not new_stretch and self._since_run + 1 < self.every:
+            self._since_run += 1
+            self.skipped[position] = True
+            return
+        self._since_run = 0
         self._positions.append(position)
         self._frames.append(image)
         if len(self._positions) == self.batch_size:
@@ -111,9 +145,10 @@ class NetworkPass:
         self._pending = self._worker.submit(self._run_batch, positions, frames, windows)
 
     def finish(self) -> None:
-        """Run what is left and wait for it; the outputs are complete afterwards."""
+        """Run what is left and wait for it; the outputs are complete (skipped frames filled) afterwards."""
         self.flush()
         self._wait()
+        self.outputs.fill_skipped(self.skipped)
 
     def close(self) -> None:
         """Stop the worker (a batch in flight is finished first, its error dropped)."""

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="where the network runs (auto: the GPU when ONNX Runtime has a working CUDA provider)")
     parser.add_argument("--start", type=int, default=0, metavar="FRAME", help="first video frame (0-based)")
     parser.add_argument("--end", type=int, default=None, metavar="FRAME", help="stop before this video frame")
-    parser.add_argument("--stride", type=int, default=1, metavar="N", help="use every N-th frame")
+    parser.add_argument("--stride", type=at_least_one, default=1, metavar="N", help="use every N-th frame")
     parser.add_argument("--smoothing", type=float, default=1.0, metavar="S",
                         help="temporal smoothing strength: 0 off, 1 default, larger smoother")
     parser.add_argument("--no-foot-lock", action="store_true", help="do not pin planted feet")
@@ -64,7 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keypoint networks: fast (MoveNet Lightning + BlazePose lite), balanced (Thunder + "
                         "BlazePose full), accurate (Thunder + BlazePose heavy)")
     parser.add_argument("--detector", choices=("auto", "blazepose", "hog"), default="auto", help="person detector")
-    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="crops per network call")
+    parser.add_argument("--batch-size", type=at_least_one, default=8, metavar="N", help="crops per network call")
+    parser.add_argument("--network-every", type=at_least_one, default=3, metavar="N",
+                        help="network+fit: run the network on every N-th frame and interpolate between (it only "
+                        "starts the fit; default 3, as accurate as 1 on the pose2sim cameras and faster)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for ONNX Runtime")
     parser.add_argument("--overlay", metavar="OUT.mp4",
                         help="also write the video with the captured body drawn over it (planted feet ringed)")
@@ -124,6 +127,17 @@ class ProgressBars:
             self.bar = None
 
 
+def at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (argparse names the flag in its message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def settings_from(args: argparse.Namespace):
     """The CaptureSettings the command line asks for."""
     from engine.capture.pipeline import CaptureSettings
@@ -136,6 +150,7 @@ def settings_from(args: argparse.Namespace):
         detector=args.detector, track_id=args.track_id, smoothing=args.smoothing, keypoints=args.keypoints,
         estimator=args.estimator,
         focal_length_px=args.focal_length, foot_lock=not args.no_foot_lock, batch_size=args.batch_size,
+        network_every=args.network_every,
         threads=args.threads, body_model_path=getattr(args, "body_model", None), crowd=crowd, fps=args.fps,
     )
 
@@ -219,13 +234,19 @@ def estimator_line(result) -> str:
     meta = result.model_metadata
     parts = [result.settings.estimator]
     if meta is not None:
+        every = result.settings.network_every if result.settings.estimator == "network+fit" else 1
         parts.append(f"network {result.model_path.name} v{meta.model_version} "
-                     f"({'trained' if meta.trained else 'UNTRAINED'})")
+                     f"({'trained' if meta.trained else 'UNTRAINED'}"
+                     + (f", on every {_ordinal(every)} frame)" if every > 1 else ")"))
     if result.fit is not None:
         error = result.fit.reprojection_px[0]
         if np.isfinite(error).any():
             parts.append(f"fit reprojection {np.nanmedian(error):.1f} px median")
     return f"  estimator     {', '.join(parts)}; body {result.body_model_id}"
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def keypoint_line(result) -> str:

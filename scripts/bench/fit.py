@@ -30,6 +30,7 @@ import pathlib
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -138,9 +139,10 @@ def bench_multiview() -> dict:
             "frames_with_contact": float(annotation.vertex_contact.any(axis=1).mean())}
 
 
-def bench_monocular(estimators: tuple[str, ...], model: str | None = None) -> dict:
+def bench_monocular(estimators: tuple[str, ...], model: str | None = None, keypoints: str | None = None) -> dict:
     """Each camera alone, each estimator: its keypoints in the camera frame against the markers there.
-    model: the network's ONNX file for the network estimators (None: the default one)."""
+    model: the network's ONNX file for the network estimators (None: the default one); keypoints: the keypoint
+    stage's preset (None: the default one)."""
     from engine.body.active import load_active_body_model
     from engine.body.lbs import body_forward
     from engine.capture.pipeline import CaptureSettings, capture
@@ -159,8 +161,9 @@ def bench_monocular(estimators: tuple[str, ...], model: str | None = None) -> di
         focal = float((k[0, 0] + k[1, 1]) / 2)
         in_cam = Markers(markers.names, cam.to_camera(markers.positions), markers.times, markers.fps)
         for estimator in estimators:
-            result = capture(video, CaptureSettings(estimator=estimator, focal_length_px=focal, foot_lock=False,
-                                                    model_path=model if estimator != "fit" else None))
+            settings = CaptureSettings(estimator=estimator, focal_length_px=focal, foot_lock=False,
+                                       model_path=model if estimator != "fit" else None)
+            result = capture(video, settings if keypoints is None else replace(settings, keypoints=keypoints))
             posed = body_forward(body, *_camera_pose(result, body), vertices=False, keypoint_sets=("coco17", "feet6"))
             ours = np.concatenate([posed.keypoints["coco17"], posed.keypoints["feet6"]], axis=1)
             pa, mpjpe = joint_errors_mm(in_cam, ours)

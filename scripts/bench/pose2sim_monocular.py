@@ -1,7 +1,7 @@
 """Monocular capture on each pose2sim camera against Pose2Sim's triangulated markers, for any model file.
 
     .venv/bin/python scripts/bench/pose2sim_monocular.py [--model MODEL.onnx] [--estimators network,network+fit,fit]
-        [--json]
+        [--keypoints PRESET] [--json]
 
 The same measurement as scripts/bench/fit.py's monocular part (PA-MPJPE per frame after Procrustes, mean over
 frames, and MPJPE after aligning the pelvis, on the COCO-17 and foot points, in each camera's frame), with the
@@ -28,11 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="the network's ONNX file (default: the model planted capture uses)")
     parser.add_argument("--estimators", default="network", help="comma-separated: fit, network, network+fit")
+    parser.add_argument("--keypoints", help="the keypoint stage's preset (default: the one planted capture uses)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     estimators = tuple(args.estimators.split(","))
-    results = bench_monocular(estimators, args.model)
+    results = bench_monocular(estimators, args.model, args.keypoints)
     summary = {e: {"pa_mpjpe_mm": float(np.mean([v["pa_mpjpe_mm"] for v in results[e].values()])),
                    "mpjpe_mm": float(np.mean([v["mpjpe_mm"] for v in results[e].values()])), "cameras": results[e]}
                for e in estimators}
