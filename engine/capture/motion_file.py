@@ -27,7 +27,8 @@ y up), betas (10,), trans (T, 3) metres (the pelvis is at trans + the rest pelvi
                                    y down, z away from the camera
     blazepose_names (33,)
     movenet_keypoints (T, 17, 3)   MoveNet's own COCO-17: x, y px, score
-    network_keypoints_2d (T, K, 2) the estimation network's 2D keypoints, video pixels (K = 0 without it)
+    network_keypoints_2d (T, K, 2) the estimation network's 2D keypoints, video pixels (K = 0 without it;
+                                   with network+fit, interpolated on the frames between its runs: --network-every)
     network_keypoint_names (K,)
     estimator ()                   what made the motion: fit, network or network+fit (--estimator)
     fit_reprojection_px (T,)       with the fit: its median keypoint reprojection error per frame (NaN: unseen)
