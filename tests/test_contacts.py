@@ -66,3 +66,46 @@ def test_planted_mask_ignores_jitter_around_the_threshold():
     p[50:120] = 0.9
     mask = planted_mask(p, 0.6, 0.4, min_frames=5)
     assert runs(mask[:, 0]).shape[0] == 1
+
+
+def _one_camera_feet(frames: int, fps: float):
+    """Foot points (T, 4, 3) in a camera frame (y down, floor 1.5 m below the camera, 4 m away): the left foot
+    stands still in the image while its fitted depth drifts along its ray (so its fitted height changes), the
+    right foot is held 30 cm up and rises slowly."""
+    from engine.fit.camera import Camera
+
+    camera = Camera.monocular(1280, 720, 1000.0)
+    t = np.arange(frames) / fps
+    on_floor = np.array([[-0.1, 1.5, 4.0], [-0.1, 1.5, 4.2]])  # left heel, toe
+    drift = (1.0 - 0.1 * np.sin(2 * np.pi * t))[:, None, None]  # up to 10 % nearer along the ray: 15 cm up
+    left = on_floor[None] * drift
+    right = np.array([[0.15, 1.2, 4.0], [0.15, 1.2, 4.2]])[None] - np.array([0, 0.1, 0]) * t[:, None, None]
+    return np.concatenate([left, right], axis=1), camera
+
+
+def test_one_camera_counts_the_still_lowest_foot_as_carrying_the_body():
+    from engine.fit.contacts import image_plane_speeds, support_probability
+
+    fps = 30.0
+    feet, camera = _one_camera_feet(60, fps)
+    speeds = image_plane_speeds(feet, camera, fps)
+    support = foot_probability(support_probability(feet, camera, speeds, fps))
+    assert (support[:, 0] > 0.9).all()  # the standing foot, however high the fit drifted it
+    assert (support[:, 1] == 0).all()  # the raised foot shows higher in the image
+    heights = -feet[..., 1]
+    assert (heights[:, :2].max(axis=0) - heights[:, :2].min(axis=0) > 0.1).all()  # the height alone would not tell
+
+
+def test_a_moment_of_stillness_is_not_support():
+    """A jump's apex: the feet are still across the image for a tenth of a second, moving fast otherwise."""
+    from engine.fit.contacts import image_plane_speeds, support_probability
+
+    fps = 30.0
+    feet, camera = _one_camera_feet(60, fps)
+    sideways = np.zeros((60, 1, 3))
+    sideways[:, 0, 0] = np.cumsum(np.where(np.abs(np.arange(60) - 30) <= 1, 0.0, 1.5 / fps))  # 1.5 m/s but 3 frames
+    moving = feet + sideways
+    support = support_probability(moving, camera, image_plane_speeds(moving, camera, fps), fps)
+    assert (support == 0).all()
+    longer = foot_probability(support_probability(moving, camera, np.zeros((60, 4)), fps))  # still all the clip
+    assert (longer[:, 0] > 0.9).all() and (longer[:, 1] == 0).all()

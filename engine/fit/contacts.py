@@ -6,7 +6,10 @@ up, or a calibration's) is +y, whatever the fit's world is (a camera frame has y
 it is near the plane (under 4 cm) and still (under 0.3 m/s), as engine.retarget.contacts measures; a foot
 is planted when its heel or its toe is. With one camera the speed is the one across the image (the pixel
 speed times depth over focal length): depth is what one camera gets worst, and its jitter would read as a
-moving foot. Per-vertex labels (Eq. 4, delta = 0.025 m) for the annotator.
+moving foot. For the same reason one camera also counts a foot as planted when it carries the body
+(`support_probability`): still across the image and the lowest foot point in it for a while, however high
+the fit has put it (a standing foot the fit moved in depth rises off its plane). Per-vertex labels (Eq. 4,
+delta = 0.025 m) for the annotator.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 
 from engine.capture.ground import GroundPlane, fit_ground_plane, level_transform
 from engine.fit.state import State
-from engine.retarget.contacts import contact_probability, foot_probability, foot_speeds
+from engine.retarget.contacts import below_ramp, contact_probability, drop_short_runs, foot_probability, foot_speeds
 from engine.retarget.ik import rotation_between
 
 _FOOT_POINTS = ("left_heel", "left_big_toe", "right_heel", "right_big_toe")
@@ -86,7 +89,26 @@ def foot_contacts(body_model, state: State, fps: float, ground: GroundPlane, cam
     if camera is not None:
         speeds = image_plane_speeds(feet, camera, fps)
     points = contact_probability(heights, speeds)
+    if camera is not None:
+        points = np.maximum(points, support_probability(feet, camera, speeds, fps))
     return FootContacts(ground=ground, up=up, points=points, contact=foot_probability(points))
+
+
+def support_probability(points: np.ndarray, camera, speeds: np.ndarray, fps: float, margin: float = 0.04,
+                        speed_threshold: float = 0.3, min_seconds: float = 0.2) -> np.ndarray:
+    """(T, K, 3) world foot points seen by one camera, (T, K) their speeds across the image (m/s) -> (T, K)
+    probability that each carries the body: still (the speed ramp of engine.retarget.contacts) and within
+    `margin` metres (at its depth) of the lowest foot point in the image, for at least `min_seconds` (a jump's
+    apex is still for a few hundredths of a second). The image's down is the floor's for an upright camera:
+    a raised foot shows higher than the one it stands on, and a foot on the floor further away only
+    shows higher when the nearer foot is planted too."""
+    pixels, _ = camera.project(points)
+    depth = np.maximum(camera.to_camera(points)[..., 2], 0.1)
+    focal = float(np.mean(np.diag(camera.intrinsics)[:2]))
+    above_lowest = (np.nanmax(pixels[..., 1], axis=1, keepdims=True) - pixels[..., 1]) * depth / focal
+    support = below_ramp(above_lowest, margin) * below_ramp(speeds, speed_threshold)
+    lasting = drop_short_runs(support >= 0.5, max(int(round(min_seconds * fps)), 1))
+    return np.where(lasting, support, 0.0)
 
 
 def image_plane_speeds(points: np.ndarray, camera, fps: float, smoothing_seconds: float = 0.04) -> np.ndarray:

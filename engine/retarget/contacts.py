@@ -80,7 +80,7 @@ def ground_levels(
     return np.minimum(low, low[FOOT_POINT_MIRROR] + mirror_margin)
 
 
-def _ramp(value: np.ndarray, threshold: float) -> np.ndarray:
+def below_ramp(value: np.ndarray, threshold: float) -> np.ndarray:
     """1 well under `threshold`, 0.5 at it, 0 at 1.5 x threshold (linear in between)."""
     return np.clip(0.5 + (threshold - value) / threshold, 0.0, 1.0)
 
@@ -122,7 +122,7 @@ def contact_probability(heights: np.ndarray, speeds: np.ndarray, height_threshol
     low ramp (height above the point's ground level, `ground_levels` when None) and the still ramp."""
     if ground is None:
         ground = ground_levels(heights, speeds, speed_threshold)
-    return _ramp(heights - ground, height_threshold) * _ramp(speeds, speed_threshold)
+    return below_ramp(heights - ground, height_threshold) * below_ramp(speeds, speed_threshold)
 
 
 def foot_probability(point_probability: np.ndarray) -> np.ndarray:
@@ -143,5 +143,5 @@ def point_probability_from_feet(
     heights, speeds = foot_speeds(points, fps, smoothing_seconds)
     if ground is None:
         ground = ground_levels(heights, speeds)
-    near = _ramp(heights - ground, height_threshold)
+    near = below_ramp(heights - ground, height_threshold)
     return np.asarray(foot_prob)[:, FOOT_POINT_SIDE] * near

@@ -11,7 +11,9 @@ markers, contacts, foot sliding and jitter on the real videos.
 - Monocular capture from each camera alone (`planted capture --estimator fit`, and the untrained network's
   `--estimator network` as the baseline) against the same markers, taken into that camera's frame:
   monocular_pa_mpjpe_mm (per camera; PA-MPJPE per frame after Procrustes, mean) and MPJPE after aligning the
-  pelvis. Both sides are estimates: Pose2Sim's markers come from another 2D network, triangulated.
+  pelvis; contact_f1: the capture's planted frames (both feet) against the markers' own (heel or big toe low
+  and still, the motion's rule). Both sides are estimates: Pose2Sim's markers come from another 2D network,
+  triangulated.
 - The real videos: foot sliding after locking (mm, over planted frames); contact agreement, the F1 of the
   planted frames against the feet's height and speed in the final fitted motion (contact_agreement_fit, the
   fit against itself) and against the feet being still in the image (contact_agreement: heel and toe
@@ -155,6 +157,7 @@ def bench_monocular(estimators: tuple[str, ...], model: str | None = None, keypo
     cameras = {c.name: c for c in read_qualisys(MULTIVIEW / "Calib.qca.txt")}
     markers = read_trc(MULTIVIEW / "BalancingTrial_0-100_triangulated.trc")
     out: dict[str, dict] = {e: {} for e in estimators + ("blazepose_world",)}
+    truth = marker_contacts(markers)
     for video in sorted(MULTIVIEW.glob("cam*.mp4")):
         cam = cameras[video.stem]
         k = cam.intrinsics
@@ -167,13 +170,24 @@ def bench_monocular(estimators: tuple[str, ...], model: str | None = None, keypo
             posed = body_forward(body, *_camera_pose(result, body), vertices=False, keypoint_sets=("coco17", "feet6"))
             ours = np.concatenate([posed.keypoints["coco17"], posed.keypoints["feet6"]], axis=1)
             pa, mpjpe = joint_errors_mm(in_cam, ours)
-            out[estimator][video.stem] = {"pa_mpjpe_mm": float(np.nanmean(pa)), "mpjpe_mm": float(np.nanmean(mpjpe))}
+            out[estimator][video.stem] = {"pa_mpjpe_mm": float(np.nanmean(pa)), "mpjpe_mm": float(np.nanmean(mpjpe)),
+                                          "contact_f1": f1(result.planted(), truth)}
             if estimator == "fit":  # BlazePose's own world landmarks, raw: hip-centred, so PA-MPJPE only
                 raw = blazepose_as_body23(result.keypoints.world)
                 pa_raw, _ = joint_errors_mm(in_cam, raw + ours[:, [11, 12]].mean(axis=1, keepdims=True))
                 out["blazepose_world"][video.stem] = {"pa_mpjpe_mm": float(np.nanmean(pa_raw)),
-                                                      "mpjpe_mm": float("nan")}
+                                                      "mpjpe_mm": float("nan"), "contact_f1": float("nan")}
     return out
+
+
+def marker_contacts(markers) -> np.ndarray:
+    """(T, 2) planted frames per foot (left, right) from Pose2Sim's heel and big-toe markers (world, y up,
+    metres): the same rule as the motion's contacts (engine.retarget.contacts: low and still, hysteresis)."""
+    from engine.retarget.contacts import contact_probability_from_motion, foot_probability, planted_mask
+
+    names = list(markers.names)
+    points = markers.positions[:, [names.index(n) for n in ("LHeel", "LBigToe", "RHeel", "RBigToe")]]
+    return planted_mask(foot_probability(contact_probability_from_motion(points, markers.fps)))
 
 
 def _camera_pose(result, body):

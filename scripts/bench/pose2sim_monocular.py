@@ -4,7 +4,8 @@
         [--keypoints PRESET] [--json]
 
 The same measurement as scripts/bench/fit.py's monocular part (PA-MPJPE per frame after Procrustes, mean over
-frames, and MPJPE after aligning the pelvis, on the COCO-17 and foot points, in each camera's frame), with the
+frames, and MPJPE after aligning the pelvis, on the COCO-17 and foot points, in each camera's frame; contact
+F1 of the planted frames against the markers' own), with the
 network's ONNX file given: what the backbone experiment and the default model's card report.
 """
 
@@ -34,18 +35,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     estimators = tuple(args.estimators.split(","))
     results = bench_monocular(estimators, args.model, args.keypoints)
-    summary = {e: {"pa_mpjpe_mm": float(np.mean([v["pa_mpjpe_mm"] for v in results[e].values()])),
-                   "mpjpe_mm": float(np.mean([v["mpjpe_mm"] for v in results[e].values()])), "cameras": results[e]}
+    summary = {e: {key: float(np.mean([v[key] for v in results[e].values()]))
+                   for key in ("pa_mpjpe_mm", "mpjpe_mm", "contact_f1")} | {"cameras": results[e]}
                for e in estimators}
     if args.json:
         print(json.dumps(summary))
         return 0
     cameras = sorted(next(iter(results.values())))
-    print("| estimator | " + " | ".join(f"{c} PA-MPJPE" for c in cameras) + " | mean PA-MPJPE (mm) | mean MPJPE (mm) |")
-    print("|---" * (len(cameras) + 3) + "|")
+    print("| estimator | " + " | ".join(f"{c} PA-MPJPE" for c in cameras)
+          + " | mean PA-MPJPE (mm) | mean MPJPE (mm) | contact F1 |")
+    print("|---" * (len(cameras) + 4) + "|")
     for e in estimators:
         cells = " | ".join(f"{results[e][c]['pa_mpjpe_mm']:.0f}" for c in cameras)
-        print(f"| {e} | {cells} | {summary[e]['pa_mpjpe_mm']:.0f} | {summary[e]['mpjpe_mm']:.0f} |")
+        print(f"| {e} | {cells} | {summary[e]['pa_mpjpe_mm']:.1f} | {summary[e]['mpjpe_mm']:.1f} "
+              f"| {summary[e]['contact_f1']:.3f} |")
     return 0
 
 
