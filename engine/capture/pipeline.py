@@ -135,10 +135,8 @@ class _Session:
         keypoint_pass = KeypointPass(self.stage, boxes)
         network = None
         if self.estimator is not None:
-            # The network alone is the motion on every frame; with the fit it only starts it (CaptureSettings).
-            every = self.settings.network_every if self.settings.estimator == "network+fit" else 1
             network = NetworkPass(self.estimator, keypoint_pass, windows, self.scan.num_frames,
-                                  self.settings.batch_size, every)
+                                  self.settings.batch_size, self.settings.network_runs_every)
         _second_pass(self.reader, keypoint_pass, network, boxes, self.scan.num_frames, self.progress, self.cancel,
                      timings)
         return keypoint_pass, network

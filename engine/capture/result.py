@@ -74,6 +74,12 @@ class CaptureSettings:
         return self.crowd if self.crowd is not None else self.track_id is not None
 
     @property
+    def network_runs_every(self) -> int:
+        """Sampled frames between the network's runs: network_every with network+fit, where the network only
+        starts the fit; 1 with the network alone, whose outputs are the motion."""
+        return self.network_every if self.estimator == "network+fit" else 1
+
+    @property
     def uses_network(self) -> bool:
         return self.estimator in ("network", "network+fit")
 

@@ -234,7 +234,7 @@ def estimator_line(result) -> str:
     meta = result.model_metadata
     parts = [result.settings.estimator]
     if meta is not None:
-        every = result.settings.network_every if result.settings.estimator == "network+fit" else 1
+        every = result.settings.network_runs_every
         parts.append(f"network {result.model_path.name} v{meta.model_version} "
                      f"({'trained' if meta.trained else 'UNTRAINED'}"
                      + (f", on every {_ordinal(every)} frame)" if every > 1 else ")"))
